@@ -1,0 +1,137 @@
+"""Job classes used by the tests: each run is recorded in the ``test_runs`` table.
+
+Worker subprocesses import this module with ``--app tests.jobs``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timedelta
+from typing import ClassVar
+
+import psycopg
+
+import tomqueue
+from tomqueue.settings import current_settings
+
+
+def _dsn() -> str:
+    return current_settings().database_url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def record(label: str, event: str = "perform", detail: str = "") -> None:
+    """Write one row to test_runs, committed at once (survives a SIGKILL right after)."""
+    with psycopg.connect(_dsn(), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO test_runs (label, event, detail, pid) VALUES (%s, %s, %s, %s)",
+            (label, event, detail, os.getpid()),
+        )
+
+
+class Record(tomqueue.Job):
+    """Succeeds, leaving a trace."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def perform(self) -> None:
+        record(self.label)
+
+
+class Hooked(tomqueue.Job):
+    """Records every hook, to check Delayed::Job's order; fails while ``fail_times`` > attempts."""
+
+    max_attempts: ClassVar[int] = 3
+
+    def __init__(self, label: str, fail: bool = False) -> None:
+        self.label = label
+        self.fail = fail
+
+    def reschedule_at(self, now: datetime, attempts: int) -> datetime:
+        return now + timedelta(milliseconds=100)
+
+    def before(self) -> None:
+        record(self.label, "before")
+
+    def perform(self) -> None:
+        record(self.label, "perform")
+        if self.fail:
+            raise RuntimeError(f"{self.label} failed on purpose")
+
+    def success(self) -> None:
+        record(self.label, "success")
+
+    def error(self, exc: BaseException) -> None:
+        record(self.label, "error", type(exc).__name__)
+
+    def after(self) -> None:
+        record(self.label, "after")
+
+    def failure(self) -> None:
+        record(self.label, "failure")
+
+
+class FlakyUntil(tomqueue.Job):
+    """Fails until it has been tried ``succeed_on`` times, then succeeds."""
+
+    max_attempts: ClassVar[int] = 5
+
+    def __init__(self, label: str, succeed_on: int) -> None:
+        self.label = label
+        self.succeed_on = succeed_on
+
+    def reschedule_at(self, now: datetime, attempts: int) -> datetime:
+        return now + timedelta(milliseconds=200)
+
+    def perform(self) -> None:
+        with psycopg.connect(_dsn(), autocommit=True) as conn:
+            tries = conn.execute(
+                "SELECT count(*) FROM test_runs WHERE label = %s", (self.label,)
+            ).fetchone()
+        record(self.label, "perform")
+        if tries is not None and tries[0] + 1 < self.succeed_on:
+            raise ValueError(f"{self.label}: not yet (try {tries[0] + 1})")
+
+
+class AlwaysFails(tomqueue.Job):
+    max_attempts: ClassVar[int] = 2
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def reschedule_at(self, now: datetime, attempts: int) -> datetime:
+        return now + timedelta(milliseconds=100)
+
+    def perform(self) -> None:
+        record(self.label)
+        raise ValueError(f"{self.label} is broken")
+
+
+class Sleepy(tomqueue.Job):
+    """Sleeps in time.sleep (a blocking C call), then records that it woke up."""
+
+    max_run_time: ClassVar[float] = 1.0
+    max_attempts: ClassVar[int] = 1
+
+    def __init__(self, label: str, seconds: float) -> None:
+        self.label = label
+        self.seconds = seconds
+
+    def perform(self) -> None:
+        record(self.label, "start")
+        time.sleep(self.seconds)
+        record(self.label, "woke")
+
+
+class Slow(tomqueue.Job):
+    """Records start, sleeps, records end: for SIGKILL-mid-job and ordering tests."""
+
+    def __init__(self, label: str, seconds: float) -> None:
+        self.label = label
+        self.seconds = seconds
+
+    def perform(self) -> None:
+        record(self.label, "start")
+        time.sleep(self.seconds)
+        record(self.label, "end")

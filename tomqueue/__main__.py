@@ -1,0 +1,3 @@
+from tomqueue.cli import run
+
+run()

@@ -1,0 +1,151 @@
+"""The ``tomqueue`` operator command: migrate, list, retry, delete and republish jobs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import click
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from tomqueue import migrate as migrations
+from tomqueue.broker import BROKER_ERRORS
+from tomqueue.errors import BrokerUnavailableError, DatabaseUnavailableError, TomQueueError
+from tomqueue.logs import configure_process_logging
+from tomqueue.notifications import notification_for
+from tomqueue.runtime import Runtime, get_runtime
+from tomqueue.settings import configure, mask_url
+from tomqueue.snapshot import JobSnapshot
+
+T = TypeVar("T")
+
+EXIT_NOT_FOUND = 1
+EXIT_UNAVAILABLE = 3
+
+
+def _database(runtime: Runtime, what: Callable[[], T]) -> T:
+    """Run a database call, turning "server unreachable" into a clear exit-3 error."""
+    try:
+        return what()
+    except (OperationalError, DBAPIError, DatabaseUnavailableError) as exc:
+        click.echo(
+            f"error: PostgreSQL at {mask_url(runtime.settings.database_url)} is unreachable "
+            f"or refused the request ({type(exc).__name__}). Is it running? Is "
+            "TOMQUEUE_DATABASE_URL right? Has `tomqueue migrate` been run?",
+            err=True,
+        )
+        sys.exit(EXIT_UNAVAILABLE)
+
+
+def _state(row: JobSnapshot) -> str:
+    if row.failed_at is not None:
+        return "failed"
+    if row.locked_by is not None:
+        return "running"
+    if row.run_at > datetime.now(UTC):
+        return "scheduled"
+    return "ready"
+
+
+def _first_line(text: str | None, width: int = 60) -> str:
+    if not text:
+        return ""
+    line = text.splitlines()[0]
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@click.group()
+@click.option("--prefix", default=None, help="Overrides TOMQUEUE_PREFIX.")
+@click.option("--log-level", default="WARNING", show_default=True)
+def main(prefix: str | None, log_level: str) -> None:
+    """Operate tomqueue: the jobs table is in TOMQUEUE_DATABASE_URL."""
+    configure_process_logging(log_level)
+    if prefix:
+        configure(prefix=prefix)
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the schema to the newest revision (safe to run again)."""
+    runtime = get_runtime()
+    _database(runtime, lambda: migrations.upgrade(runtime.settings.database_url))
+    revision = _database(runtime, lambda: migrations.current_revision(runtime.settings.database_url))
+    click.echo(f"schema at revision {revision}")
+
+
+@main.command()
+@click.option("--failed", is_flag=True, help="Only jobs that failed for good.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+def jobs(failed: bool, limit: int) -> None:
+    """List jobs, oldest first."""
+    runtime = get_runtime()
+    rows = _database(runtime, lambda: runtime.store.list_jobs(failed_only=failed, limit=limit))
+    total = _database(runtime, lambda: runtime.store.count_jobs(failed_only=failed))
+    click.echo(f"{'id':>8}  {'state':<9} {'class':<36} {'pri':>4} {'att':>3}  {'run_at':<25} error")
+    for row in rows:
+        click.echo(
+            f"{row.id:>8}  {_state(row):<9} {row.class_name[:36]:<36} {row.priority:>4} "
+            f"{row.attempts:>3}  {row.run_at.isoformat(timespec='seconds'):<25} "
+            f"{_first_line(row.last_error)}"
+        )
+    click.echo(f"{len(rows)} of {total} {'failed ' if failed else ''}job(s) shown")
+
+
+@main.command()
+@click.argument("job_id", type=click.IntRange(min=1))
+def retry(job_id: int) -> None:
+    """Make a job pending and due now, with its attempts reset."""
+    runtime = get_runtime()
+    row = _database(runtime, lambda: runtime.store.retry(job_id))
+    if row is None:
+        click.echo(f"error: no job with id {job_id}", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+    try:
+        runtime.publisher.publish([notification_for(row, runtime.settings.priority_map)])
+        click.echo(f"job {job_id} ({row.class_name}) is pending again and announced")
+    except (BrokerUnavailableError, *BROKER_ERRORS) as exc:
+        _database(runtime, lambda: runtime.store.unrelease([job_id]))
+        click.echo(
+            f"job {job_id} is pending again; RabbitMQ is unreachable ({exc}), so it will be "
+            "released when the broker is back",
+            err=True,
+        )
+
+
+@main.command()
+@click.argument("job_id", type=click.IntRange(min=1))
+def delete(job_id: int) -> None:
+    """Delete a job (pending or failed)."""
+    runtime = get_runtime()
+    if not _database(runtime, lambda: runtime.store.delete(job_id)):
+        click.echo(f"error: no job with id {job_id}", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+    click.echo(f"job {job_id} deleted")
+
+
+@main.command()
+def republish() -> None:
+    """Re-send the notification of every pending job (safe: a job never runs twice at once)."""
+    runtime = get_runtime()
+    sent = 0
+    try:
+        for batch in _database(runtime, lambda: list(runtime.store.iter_due_pending())):
+            notes = [notification_for(row, runtime.settings.priority_map) for row in batch]
+            runtime.publisher.publish(notes)
+            _database(runtime, lambda b=batch: runtime.store.mark_released([r.id for r in b]))
+            sent += len(notes)
+    except (BrokerUnavailableError, *BROKER_ERRORS) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_UNAVAILABLE)
+    future = _database(runtime, runtime.store.unrelease_future)
+    click.echo(f"republished {sent} due job(s); {future} future job(s) handed to the deferred manager")
+
+
+def run() -> None:  # pragma: no cover - console entry point wrapper
+    try:
+        main()
+    except TomQueueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,31 @@
+"""EnqueueContext: the per-call state that flows through the enqueue stack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from tomqueue.job import Job
+from tomqueue.runtime import Runtime
+from tomqueue.snapshot import JobSnapshot
+from tomqueue.store import NewJob
+
+
+@dataclass
+class EnqueueContext:
+    """Jobs to enqueue and the options given; layers fill in rows as they go."""
+
+    jobs: list[Job]
+    runtime: Runtime
+    priority: int | None = None
+    run_at: datetime | None = None
+    queue: str | None = None
+    session: Session | None = None
+    new_jobs: list[NewJob] = field(default_factory=list)
+    rows: list[JobSnapshot] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[int]:
+        return [row.id for row in self.rows]

@@ -1,0 +1,110 @@
+"""The enqueue stack's layers: Validate → Persist → PublishAfterCommit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from tomqueue.broker import BROKER_ERRORS
+from tomqueue.enqueue.after_commit import hold_until_commit
+from tomqueue.enqueue.context import EnqueueContext
+from tomqueue.errors import BrokerUnavailableError, TomQueueError
+from tomqueue.handler import encode_handler
+from tomqueue.job import Job
+from tomqueue.notifications import notification_for
+from tomqueue.runtime import Runtime
+from tomqueue.snapshot import JobSnapshot
+from tomqueue.store import NewJob
+
+log = logging.getLogger(__name__)
+
+Next = Callable[[EnqueueContext], list[int]]
+
+
+class Validate:
+    """Refuse bad input before anything is written: non-jobs, non-JSON state, naive times."""
+
+    def __call__(self, ctx: EnqueueContext, call_next: Next) -> list[int]:
+        if ctx.run_at is not None and ctx.run_at.tzinfo is None:
+            raise ValueError("run_at must be timezone-aware (e.g. datetime.now(UTC))")
+        for job in ctx.jobs:
+            if not isinstance(job, Job):
+                raise TypeError(f"expected a tomqueue.Job instance, got {type(job).__name__}")
+            ctx.new_jobs.append(
+                NewJob(
+                    handler=encode_handler(job),  # raises TypeError naming the attribute
+                    priority=ctx.priority if ctx.priority is not None else type(job).priority,
+                    run_at=ctx.run_at,
+                    queue=ctx.queue if ctx.queue is not None else type(job).queue_name,
+                )
+            )
+        return call_next(ctx)
+
+
+class Persist:
+    """Write the rows: in the caller's session if given, else in a short transaction."""
+
+    def __call__(self, ctx: EnqueueContext, call_next: Next) -> list[int]:
+        if not ctx.new_jobs:
+            return []
+        store = ctx.runtime.store
+        if ctx.session is not None:
+            ctx.rows = store.insert(ctx.session.connection(), ctx.new_jobs)
+        else:
+            ctx.rows = store.insert_committed(ctx.new_jobs)
+        return call_next(ctx)
+
+
+class PublishAfterCommit:
+    """Announce the rows once they are committed; a broker outage never loses them.
+
+    Without a session the rows are already committed here. With one, publishing waits for
+    that session's commit and is dropped on rollback.
+    """
+
+    def __call__(self, ctx: EnqueueContext, call_next: Next) -> list[int]:
+        runtime = ctx.runtime
+        if ctx.session is not None:
+            hold_until_commit(ctx.session, ctx.rows, lambda rows: announce(runtime, rows))
+        else:
+            announce(runtime, ctx.rows)
+        return call_next(ctx)
+
+
+def announce(runtime: Runtime, rows: list[JobSnapshot]) -> None:
+    """Publish due rows to their priority queue and wake the deferred manager for the rest.
+
+    If RabbitMQ is down the rows stay committed: they are marked unreleased so the deferred
+    manager (or ``tomqueue republish``) announces them once the broker is back.
+    """
+    priority_map = runtime.settings.priority_map
+    due = [notification_for(row, priority_map) for row in rows if row.released_at is not None]
+    future = [notification_for(row, priority_map) for row in rows if row.released_at is None]
+    try:
+        runtime.publisher.publish(due)
+    except (BrokerUnavailableError, *BROKER_ERRORS) as exc:
+        ids = [note.job_id for note in due]
+        log.warning(
+            "jobs %s are committed but were not announced (%s); they will be released "
+            "when RabbitMQ is back",
+            ids,
+            exc,
+        )
+        _leave_for_deferred_manager(runtime, ids)
+        return
+    try:
+        runtime.publisher.publish_deferred(future)
+    except (BrokerUnavailableError, *BROKER_ERRORS) as exc:
+        log.warning(
+            "could not wake the deferred manager for jobs %s (%s); it will find them on "
+            "its next poll",
+            [note.job_id for note in future],
+            exc,
+        )
+
+
+def _leave_for_deferred_manager(runtime: Runtime, ids: list[int]) -> None:
+    try:
+        runtime.store.unrelease(ids)
+    except (TomQueueError, Exception) as exc:  # the row is safe either way: the sweep finds it
+        log.warning("could not mark jobs %s unreleased (%s); the sweep will find them", ids, exc)

@@ -1,0 +1,15 @@
+"""Logging set-up for the command-line processes (the library itself installs no handlers)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def configure_process_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s: %(message)s",
+    )
+    logging.getLogger("pika").setLevel(logging.WARNING)

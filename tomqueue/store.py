@@ -1,0 +1,351 @@
+"""JobStore: every SQL statement tomqueue runs against the jobs table, in one place.
+
+Methods return JobSnapshot values, never live ORM objects. Each method is one short
+transaction: no transaction stays open while a job runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import Row
+
+from tomqueue.admission import Admission, admit
+from tomqueue.database import ADVISORY_NAMESPACE
+from tomqueue.snapshot import JobSnapshot
+
+_COLUMNS = (
+    "id, priority, attempts, handler, last_error, run_at, locked_at, locked_by, failed_at, "
+    "queue, created_at, updated_at, released_at, crashes, lock_key"
+)
+
+# Is the worker whose lease key is j.lock_key still alive? Its session-level advisory lock
+# dies with its database connection, i.e. with the process: a proof, not an age guess.
+_HOLDER_ALIVE = f"""
+    (j.lock_key IS NOT NULL AND EXISTS (
+        SELECT 1 FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.granted
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND l.classid = {ADVISORY_NAMESPACE}::oid
+          AND l.objid = j.lock_key::oid
+          AND l.objsubid = 2))
+"""
+
+_INSERT = text(
+    f"""
+    INSERT INTO tomqueue_jobs
+        (priority, handler, run_at, queue, created_at, updated_at, released_at)
+    SELECT t.p, t.h, COALESCE(t.r, now()), t.q, now(), now(),
+           CASE WHEN COALESCE(t.r, now()) <= now() THEN now() END
+    FROM unnest(CAST(:priorities AS integer[]), CAST(:handlers AS text[]),
+                CAST(:run_ats AS timestamptz[]), CAST(:queues AS text[]))
+         WITH ORDINALITY AS t(p, h, r, q, ord)
+    ORDER BY t.ord
+    RETURNING {_COLUMNS}
+    """
+)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What enqueue asks the store to write."""
+
+    handler: str
+    priority: int
+    run_at: datetime | None
+    queue: str | None
+
+
+@dataclass(frozen=True)
+class LockResult:
+    """What LockJob learnt: the decision, the row as it was, and the database clock."""
+
+    admission: Admission
+    row: JobSnapshot | None
+    db_now: datetime
+
+
+def snapshot_from(row: Row[Any]) -> JobSnapshot:
+    m = row._mapping
+    return JobSnapshot(
+        id=m["id"],
+        priority=m["priority"],
+        attempts=m["attempts"],
+        handler=m["handler"],
+        last_error=m["last_error"],
+        run_at=m["run_at"],
+        locked_at=m["locked_at"],
+        locked_by=m["locked_by"],
+        failed_at=m["failed_at"],
+        queue=m["queue"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        released_at=m["released_at"],
+        crashes=m["crashes"],
+        lock_key=m["lock_key"],
+    )
+
+
+class JobStore:
+    """The jobs table's gatekeeper; give it an Engine (or a Connection for ``insert``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- enqueue ---------------------------------------------------------------------------
+
+    @staticmethod
+    def insert(conn: Connection, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
+        """Insert in one statement, in the caller's transaction; rows come back in order."""
+        params = {
+            "priorities": [job.priority for job in new_jobs],
+            "handlers": [job.handler for job in new_jobs],
+            "run_ats": [job.run_at for job in new_jobs],
+            "queues": [job.queue for job in new_jobs],
+        }
+        rows = [snapshot_from(row) for row in conn.execute(_INSERT, params)]
+        # ids come from the sequence in the SELECT's order, so id order is input order
+        return sorted(rows, key=lambda snap: snap.id)
+
+    def insert_committed(self, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
+        """Insert in a short transaction of our own."""
+        with self.engine.begin() as conn:
+            return self.insert(conn, new_jobs)
+
+    # -- worker ----------------------------------------------------------------------------
+
+    def lock_for_run(
+        self, job_id: int, digest: str, worker_name: str, lease_key: int, max_crashes: int
+    ) -> LockResult:
+        """Re-check the row under FOR UPDATE, decide, and lock it if it may run.
+
+        One transaction, committed before the job runs: the lock is the row's
+        locked_by/lock_key, backed by the worker's live advisory lock, not a held transaction.
+        """
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                text(
+                    f"SELECT {_COLUMNS}, now() AS db_now, {_HOLDER_ALIVE} AS holder_alive "
+                    "FROM tomqueue_jobs j WHERE j.id = :id FOR UPDATE"
+                ),
+                {"id": job_id},
+            ).first()
+            if found is None:
+                db_now = conn.execute(text("SELECT now()")).scalar_one()
+                return LockResult(Admission.DROP_MISSING, None, db_now)
+            row = snapshot_from(found)
+            db_now = found._mapping["db_now"]
+            decision = admit(row, digest, db_now, bool(found._mapping["holder_alive"]))
+            if decision is Admission.DEFER:
+                # hand back to the deferred path: the manager releases rows with no release
+                conn.execute(
+                    text("UPDATE tomqueue_jobs SET released_at = NULL WHERE id = :id"),
+                    {"id": job_id},
+                )
+            elif decision is Admission.RUN_AFTER_CRASH and row.crashes + 1 >= max_crashes:
+                # its worker died max_crashes times in a row running it: poison, keep it failed
+                failed = conn.execute(
+                    text(
+                        f"""UPDATE tomqueue_jobs SET failed_at = now(), updated_at = now(),
+                            attempts = attempts + 1, crashes = crashes + 1,
+                            locked_at = NULL, locked_by = NULL, lock_key = NULL,
+                            last_error = :error
+                        WHERE id = :id RETURNING {_COLUMNS}"""
+                    ),
+                    {
+                        "id": job_id,
+                        "error": (
+                            f"worker {row.locked_by} died while running this job; that is "
+                            f"{row.crashes + 1} crashes in a row, so the job is treated as "
+                            "poison and failed for good. Fix it, then `tomqueue retry "
+                            f"{job_id}` or delete it."
+                        ),
+                    },
+                ).one()
+                return LockResult(Admission.DROP_FAILED, snapshot_from(failed), db_now)
+            elif decision.runs:
+                crash = decision is Admission.RUN_AFTER_CRASH
+                locked = conn.execute(
+                    text(
+                        f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :name,
+                            lock_key = :key, updated_at = now()
+                            {", attempts = attempts + 1, crashes = crashes + 1, last_error = :error"
+                             if crash else ""}
+                        WHERE id = :id RETURNING {_COLUMNS}"""
+                    ),
+                    {
+                        "id": job_id,
+                        "name": worker_name,
+                        "key": lease_key,
+                        "error": f"worker {row.locked_by} died while running this job",
+                    }
+                    if crash
+                    else {"id": job_id, "name": worker_name, "key": lease_key},
+                ).one()
+                return LockResult(decision, snapshot_from(locked), db_now)
+            return LockResult(decision, row, db_now)
+
+    def delete_succeeded(self, job_id: int, lease_key: int) -> bool:
+        """Delete a finished job, if this worker still holds it."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                text("DELETE FROM tomqueue_jobs WHERE id = :id AND lock_key = :key"),
+                {"id": job_id, "key": lease_key},
+            )
+            return bool(result.rowcount)
+
+    def record_failure(
+        self,
+        job_id: int,
+        lease_key: int,
+        attempts: int,
+        last_error: str,
+        run_at: datetime | None,
+    ) -> JobSnapshot | None:
+        """Unlock after a failed attempt: reschedule at ``run_at``, or fail for good if None."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                text(
+                    f"""UPDATE tomqueue_jobs SET attempts = :attempts, last_error = :error,
+                        run_at = COALESCE(:run_at, run_at),
+                        failed_at = CASE WHEN :run_at IS NULL THEN now() END,
+                        released_at = NULL, crashes = 0,
+                        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+                    WHERE id = :id AND lock_key = :key RETURNING {_COLUMNS}"""
+                ),
+                {
+                    "id": job_id,
+                    "key": lease_key,
+                    "attempts": attempts,
+                    "error": last_error,
+                    "run_at": run_at,
+                },
+            ).first()
+            return None if row is None else snapshot_from(row)
+
+    def fail_unrunnable(self, job_id: int, last_error: str) -> JobSnapshot | None:
+        """Fail a job that can never run here (unknown class, bad handler): no retries."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                text(
+                    f"""UPDATE tomqueue_jobs SET attempts = attempts + 1, last_error = :error,
+                        failed_at = now(), locked_at = NULL, locked_by = NULL,
+                        lock_key = NULL, updated_at = now()
+                    WHERE id = :id RETURNING {_COLUMNS}"""
+                ),
+                {"id": job_id, "error": last_error},
+            ).first()
+            return None if row is None else snapshot_from(row)
+
+    # -- operators -------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> JobSnapshot | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                text(f"SELECT {_COLUMNS} FROM tomqueue_jobs WHERE id = :id"), {"id": job_id}
+            ).first()
+            return None if row is None else snapshot_from(row)
+
+    def list_jobs(self, failed_only: bool = False, limit: int = 100) -> list[JobSnapshot]:
+        where = "failed_at IS NOT NULL" if failed_only else "TRUE"
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT {_COLUMNS} FROM tomqueue_jobs WHERE {where} ORDER BY id LIMIT :n"),
+                {"n": limit},
+            )
+            return [snapshot_from(row) for row in rows]
+
+    def count_jobs(self, failed_only: bool = False) -> int:
+        where = "failed_at IS NOT NULL" if failed_only else "TRUE"
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(text(f"SELECT count(*) FROM tomqueue_jobs WHERE {where}")).scalar_one()
+            )
+
+    def retry(self, job_id: int) -> JobSnapshot | None:
+        """Make a job pending and due now, with a fresh set of attempts."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                text(
+                    f"""UPDATE tomqueue_jobs SET failed_at = NULL, attempts = 0, crashes = 0,
+                        run_at = now(), released_at = now(), locked_at = NULL,
+                        locked_by = NULL, lock_key = NULL, updated_at = now()
+                    WHERE id = :id RETURNING {_COLUMNS}"""
+                ),
+                {"id": job_id},
+            ).first()
+            return None if row is None else snapshot_from(row)
+
+    def delete(self, job_id: int) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                text("DELETE FROM tomqueue_jobs WHERE id = :id"), {"id": job_id}
+            )
+            return bool(result.rowcount)
+
+    def iter_due_pending(self, batch_size: int = 1000) -> Iterator[list[JobSnapshot]]:
+        """Every pending, due job in id order, a batch at a time, for ``tomqueue republish``."""
+        last_id = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = [
+                    snapshot_from(row)
+                    for row in conn.execute(
+                        text(
+                            f"""SELECT {_COLUMNS} FROM tomqueue_jobs
+                            WHERE failed_at IS NULL AND run_at <= now() AND id > :last
+                            ORDER BY id LIMIT :n"""
+                        ),
+                        {"last": last_id, "n": batch_size},
+                    )
+                ]
+            if not rows:
+                return
+            yield rows
+            last_id = rows[-1].id
+
+    def mark_released(self, ids: Sequence[int]) -> None:
+        """Record that notifications for these rows' current run_at went out."""
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE tomqueue_jobs SET released_at = now() "
+                    "WHERE id = ANY(CAST(:ids AS bigint[])) AND failed_at IS NULL"
+                ),
+                {"ids": list(ids)},
+            )
+
+    def unrelease_future(self) -> int:
+        """Ask the deferred manager to look again at every future job (after a purge)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                text(
+                    "UPDATE tomqueue_jobs SET released_at = NULL "
+                    "WHERE failed_at IS NULL AND run_at > now() AND released_at IS NOT NULL"
+                )
+            )
+            return int(result.rowcount)
+
+    def db_now(self) -> datetime:
+        with self.engine.connect() as conn:
+            value: datetime = conn.execute(text("SELECT now()")).scalar_one()
+            return value
+
+    def unrelease(self, ids: Sequence[int]) -> None:
+        """Hand jobs whose announcement failed to the deferred manager, which releases them."""
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE tomqueue_jobs SET released_at = NULL "
+                    "WHERE id = ANY(CAST(:ids AS bigint[])) AND failed_at IS NULL"
+                ),
+                {"ids": list(ids)},
+            )

@@ -1,0 +1,3 @@
+from tomqueue.worker.cli import main
+
+main()

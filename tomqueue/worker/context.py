@@ -1,0 +1,53 @@
+"""WorkContext: the fresh per-job state that flows through the worker stack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tomqueue.job import Job
+from tomqueue.store import LockResult
+from tomqueue.wire import Notification
+
+
+class Delivery(Protocol):
+    """A message taken from RabbitMQ, settled exactly once from any thread."""
+
+    body: bytes
+    redelivered: bool
+
+    def ack(self) -> None: ...
+
+    def nack(self, requeue: bool) -> None: ...
+
+
+@dataclass
+class WorkContext:
+    """Everything one job's trip through the stack learns; nothing survives the trip."""
+
+    worker_name: str
+    lease_key: int
+    delivery: Delivery | None = None
+    notification: Notification | None = None
+    lock: LockResult | None = None
+    job: Job | None = None
+    error: BaseException | None = None
+    error_text: str | None = None
+    timed_out: bool = False
+    detail: str = ""
+    locked_monotonic: float = 0.0
+    extras: dict[str, object] = field(default_factory=dict)
+    on_settled: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def job_id(self) -> int | None:
+        return self.notification.job_id if self.notification else None
+
+    def log_extra(self) -> dict[str, object]:
+        return {
+            "job_id": self.job_id,
+            "job_class": type(self.job).class_name() if self.job else None,
+            "attempt": (self.lock.row.attempts + 1) if self.lock and self.lock.row else None,
+            "worker": self.worker_name,
+        }

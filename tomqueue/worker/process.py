@@ -1,0 +1,123 @@
+"""Worker: the tomqueue-worker process — a consumer thread feeding N slot threads."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from types import FrameType
+
+from tomqueue.broker import BROKER_ERRORS
+from tomqueue.errors import BrokerUnavailableError
+from tomqueue.runtime import Runtime
+from tomqueue.settings import mask_url
+from tomqueue.worker.consumer import PriorityConsumer
+from tomqueue.worker.context import WorkContext
+from tomqueue.worker.layers import perform
+from tomqueue.worker.lease import WorkerLease
+from tomqueue.worker.outcome import Outcome
+from tomqueue.worker.stack import WorkerStack, default_worker_stack
+
+log = logging.getLogger(__name__)
+
+StackFactory = Callable[[Runtime, PriorityConsumer, Callable[[], bool]], WorkerStack]
+
+
+class Worker:
+    """Runs jobs with ``concurrency`` slots until ``stop()`` (or SIGTERM/SIGINT)."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        concurrency: int = 1,
+        stack_factory: StackFactory = default_worker_stack,
+        max_jobs: int | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.runtime = runtime
+        self.concurrency = concurrency
+        self.max_jobs = max_jobs
+        self.consumer = PriorityConsumer(runtime.settings)
+        self.lease = WorkerLease(runtime.settings.database_url)
+        self._stopping = threading.Event()
+        self.stack = stack_factory(runtime, self.consumer, self._stopping.is_set)
+        self.outcomes: Counter[Outcome] = Counter()
+        self._outcomes_lock = threading.Lock()
+        self._slots: list[threading.Thread] = []
+
+    def stop(self) -> None:
+        """Finish the jobs in hand, then return from ``run``."""
+        self._stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, frame: FrameType | None) -> None:
+            log.info("received %s: finishing the jobs in hand, then exiting", signal.strsignal(signum))
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def _slot(self) -> None:
+        while not self._stopping.is_set():
+            ctx = WorkContext(worker_name=self.lease.name, lease_key=self.lease.key)
+            outcome = self.stack.invoke(ctx, perform)
+            if outcome is Outcome.IDLE:
+                continue
+            with self._outcomes_lock:
+                self.outcomes[outcome] += 1
+                done = sum(
+                    n for o, n in self.outcomes.items() if o not in (Outcome.IDLE, Outcome.MALFORMED)
+                )
+            if self.max_jobs is not None and done >= self.max_jobs:
+                self.stop()
+
+    def run(self) -> int:
+        """The main loop; returns the process exit code (0 after a graceful stop)."""
+        self.lease.acquire()
+        log.info(
+            "worker %s started: concurrency %s, prefix %r, broker %s",
+            self.lease.name,
+            self.concurrency,
+            self.runtime.settings.prefix,
+            mask_url(self.runtime.settings.amqp_url),
+        )
+        self._slots = [
+            threading.Thread(target=self._slot, name=f"tomqueue-slot-{n}", daemon=True)
+            for n in range(self.concurrency)
+        ]
+        for thread in self._slots:
+            thread.start()
+        try:
+            self._pump()
+        finally:
+            self.consumer.close() if self.consumer.connected else None
+            self.runtime.publisher.close()
+            self.lease.release()
+        log.info("worker %s stopped: %s", self.lease.name, dict(self.outcomes))
+        return 0
+
+    def _pump(self) -> None:
+        """Keep the AMQP connection alive and serving until every slot has finished."""
+        delay = 0.2
+        while any(t.is_alive() for t in self._slots):
+            try:
+                if not self.consumer.connected:
+                    self.consumer.connect()
+                    if delay > 0.2:
+                        log.warning("connected to RabbitMQ again")
+                    delay = 0.2
+                self.consumer.run_once(0.2)
+            except (BrokerUnavailableError, *BROKER_ERRORS) as exc:
+                self.consumer.lost()
+                log.warning(
+                    "RabbitMQ at %s unavailable (%s); reconnecting in %.1fs",
+                    mask_url(self.runtime.settings.amqp_url),
+                    exc,
+                    delay,
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
