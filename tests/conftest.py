@@ -116,10 +116,17 @@ class TestEnv:
         return rows[0][0] if rows else None
 
     def events(self, label: str) -> list[str]:
-        return [r[0] for r in self.sql("SELECT event FROM test_runs WHERE label = %s ORDER BY id", label)]
+        return [
+            r[0]
+            for r in self.sql("SELECT event FROM test_runs WHERE label = %s ORDER BY id", label)
+        ]
 
     def count_runs(self, label: str, event: str = "perform") -> int:
-        return int(self.scalar("SELECT count(*) FROM test_runs WHERE label = %s AND event = %s", label, event))
+        return int(
+            self.scalar(
+                "SELECT count(*) FROM test_runs WHERE label = %s AND event = %s", label, event
+            )
+        )
 
     def job(self, job_id: int) -> dict[str, Any] | None:
         with psycopg.connect(libpq(self.database_url), autocommit=True) as conn:
@@ -138,8 +145,11 @@ class TestEnv:
         try:
             frame = connection.channel().queue_declare(queue, passive=True)
             return int(frame.method.message_count)
+        except pika.exceptions.ChannelClosedByBroker:
+            return 0  # not declared yet
         finally:
-            connection.close()
+            if connection.is_open:
+                connection.close()
 
     def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         """Start a tomqueue process (``worker`` or ``deferred``) with this test's settings."""
@@ -163,8 +173,12 @@ class TestEnv:
         )
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05,
-               message: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout: float = 15.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> Any:
     """Poll an observable state until it holds (never sleep-then-assert)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -237,3 +251,39 @@ def run_worker(tq: TestEnv) -> Iterator[Callable[..., Any]]:
         worker.stop()
     for _, thread in started:
         thread.join(30)
+
+
+@pytest.fixture
+def run_deferred(tq: TestEnv) -> Iterator[Callable[..., Any]]:
+    """Start in-process deferred managers (threads); stopped at teardown."""
+    import threading
+
+    from tomqueue.deferred.manager import DeferredManager
+    from tomqueue.runtime import Runtime
+
+    started: list[tuple[Any, threading.Thread]] = []
+
+    def start() -> Any:
+        # a Runtime of its own: its own publisher connection, as in a separate process
+        manager = DeferredManager(Runtime(get_runtime().settings))
+        thread = threading.Thread(target=manager.run, daemon=True)
+        thread.start()
+        started.append((manager, thread))
+        return manager
+
+    yield start
+    for manager, _ in started:
+        manager.stop()
+    for _, thread in started:
+        thread.join(30)
+
+
+@pytest.fixture
+def run_all(run_worker: Callable[..., Any], run_deferred: Callable[..., Any]) -> Callable[..., Any]:
+    """A worker and a deferred manager: what a deployment runs."""
+
+    def start(concurrency: int = 1) -> Any:
+        run_deferred()
+        return run_worker(concurrency=concurrency)
+
+    return start

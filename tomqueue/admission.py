@@ -6,12 +6,12 @@ Pure and table-tested; LockJob supplies the row (read FOR UPDATE) and the databa
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from tomqueue.snapshot import JobSnapshot
 
 
-class Admission(str, Enum):
+class Admission(StrEnum):
     RUN = "run"
     RUN_AFTER_CRASH = "run_after_crash"  # locked by a worker that has since died
     DROP_MISSING = "drop_missing"  # row deleted (done, or removed by a person)

@@ -71,8 +71,7 @@ def connect(settings: Settings) -> BlockingConnection:
         return pika.BlockingConnection(connection_parameters(settings))
     except BROKER_ERRORS as exc:
         raise BrokerUnavailableError(
-            f"RabbitMQ at {mask_url(settings.amqp_url)} is unreachable: "
-            f"{type(exc).__name__} {exc}"
+            f"RabbitMQ at {mask_url(settings.amqp_url)} is unreachable: {type(exc).__name__} {exc}"
         ) from exc
 
 

@@ -71,7 +71,9 @@ def migrate() -> None:
     """Bring the schema to the newest revision (safe to run again)."""
     runtime = get_runtime()
     _database(runtime, lambda: migrations.upgrade(runtime.settings.database_url))
-    revision = _database(runtime, lambda: migrations.current_revision(runtime.settings.database_url))
+    revision = _database(
+        runtime, lambda: migrations.current_revision(runtime.settings.database_url)
+    )
     click.echo(f"schema at revision {revision}")
 
 
@@ -140,7 +142,9 @@ def republish() -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
     future = _database(runtime, runtime.store.unrelease_future)
-    click.echo(f"republished {sent} due job(s); {future} future job(s) handed to the deferred manager")
+    click.echo(
+        f"republished {sent} due job(s); {future} future job(s) handed to the deferred manager"
+    )
 
 
 def run() -> None:  # pragma: no cover - console entry point wrapper

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
 class TomQueueError(Exception):
@@ -39,7 +39,7 @@ class JobNotFoundError(TomQueueError):
     """No job with that id exists."""
 
 
-class MessageDisposition(str, Enum):
+class MessageDisposition(StrEnum):
     """What the consumer must do with a notification it could not use."""
 
     ACK_AND_DROP = "ack_and_drop"
@@ -57,7 +57,7 @@ class MalformedNotificationError(NotificationError):
     """The AMQP message is not a tomqueue notification (foreign or corrupt); it is dropped."""
 
 
-class JobTimeout(BaseException):  # noqa: N818 - reads as an event, like KeyboardInterrupt
+class JobTimeout(BaseException):
     """The job ran longer than its max_run_time.
 
     Derives from BaseException so that a job's own ``except Exception`` cannot swallow it.

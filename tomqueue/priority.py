@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 
 
-class PriorityLevel(str, Enum):
+class PriorityLevel(StrEnum):
     """One of the four queues; workers always drain a higher level first."""
 
     HIGH = "high"

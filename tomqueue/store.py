@@ -35,6 +35,12 @@ _HOLDER_ALIVE = f"""
           AND l.objsubid = 2))
 """
 
+# snapshot.row_digest, computed in SQL: same fields, same separators, same UTC format
+_DIGEST_SQL = """left(encode(sha256(convert_to(
+    id::text || chr(31) || handler || chr(31)
+    || to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
+    || chr(31) || attempts::text || chr(31) || priority::text, 'UTF8')), 'hex'), 24)"""
+
 _INSERT = text(
     f"""
     INSERT INTO tomqueue_jobs
@@ -173,8 +179,11 @@ class JobStore:
                     text(
                         f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :name,
                             lock_key = :key, updated_at = now()
-                            {", attempts = attempts + 1, crashes = crashes + 1, last_error = :error"
-                             if crash else ""}
+                            {
+                            ", attempts = attempts + 1, crashes = crashes + 1, last_error = :error"
+                            if crash
+                            else ""
+                        }
                         WHERE id = :id RETURNING {_COLUMNS}"""
                     ),
                     {
@@ -282,9 +291,7 @@ class JobStore:
 
     def delete(self, job_id: int) -> bool:
         with self.engine.begin() as conn:
-            result = conn.execute(
-                text("DELETE FROM tomqueue_jobs WHERE id = :id"), {"id": job_id}
-            )
+            result = conn.execute(text("DELETE FROM tomqueue_jobs WHERE id = :id"), {"id": job_id})
             return bool(result.rowcount)
 
     def iter_due_pending(self, batch_size: int = 1000) -> Iterator[list[JobSnapshot]]:
@@ -349,3 +356,50 @@ class JobStore:
                 ),
                 {"ids": list(ids)},
             )
+
+    # -- deferred manager ------------------------------------------------------------------
+
+    def fetch_unreleased(
+        self, horizon_seconds: float, limit: int
+    ) -> tuple[datetime, list[tuple[int, str, datetime, int]]]:
+        """Rows the deferred manager must release within the horizon, earliest first.
+
+        Returns the database clock and (id, digest, run_at, priority) tuples. The digest is
+        computed by PostgreSQL, so the (possibly large) handlers never cross the wire.
+        """
+        with self.engine.connect() as conn:
+            db_now = conn.execute(text("SELECT now()")).scalar_one()
+            rows = conn.execute(
+                text(
+                    f"""SELECT id, {_DIGEST_SQL} AS digest, run_at, priority
+                    FROM tomqueue_jobs
+                    WHERE failed_at IS NULL AND released_at IS NULL
+                      AND run_at <= now() + make_interval(secs => :horizon)
+                    ORDER BY run_at LIMIT :limit"""
+                ),
+                {"horizon": horizon_seconds, "limit": limit},
+            )
+            return db_now, [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def mark_released_at(self, released: Sequence[tuple[int, datetime]]) -> None:
+        """Mark rows released, but only if their run_at is still the one we announced."""
+        if not released:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    """UPDATE tomqueue_jobs AS j SET released_at = now()
+                    FROM unnest(CAST(:ids AS bigint[]), CAST(:run_ats AS timestamptz[]))
+                         AS r(id, run_at)
+                    WHERE j.id = r.id AND j.run_at = r.run_at AND j.released_at IS NULL"""
+                ),
+                {"ids": [i for i, _ in released], "run_ats": [t for _, t in released]},
+            )
+
+    def sql_digest(self, job_id: int) -> str | None:
+        """The digest as PostgreSQL computes it (tests check it equals Python's)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                text(f"SELECT {_DIGEST_SQL} FROM tomqueue_jobs WHERE id = :id"), {"id": job_id}
+            ).scalar()
+            return None if value is None else str(value)

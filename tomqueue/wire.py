@@ -16,7 +16,7 @@ MAX_MESSAGE_BYTES = 4096
 
 @dataclass(frozen=True)
 class Notification:
-    """"Job ``job_id`` in the state ``digest`` is due at ``run_at`` on ``level``."""
+    """ "Job ``job_id`` in the state ``digest`` is due at ``run_at`` on ``level``."""
 
     job_id: int
     digest: str

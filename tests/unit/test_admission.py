@@ -8,8 +8,18 @@ from tomqueue.snapshot import JobSnapshot
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 ROW = JobSnapshot(
-    id=1, priority=0, attempts=0, handler="{}", last_error=None, run_at=NOW - timedelta(seconds=1),
-    locked_at=None, locked_by=None, failed_at=None, queue=None, created_at=NOW, updated_at=NOW,
+    id=1,
+    priority=0,
+    attempts=0,
+    handler="{}",
+    last_error=None,
+    run_at=NOW - timedelta(seconds=1),
+    locked_at=None,
+    locked_by=None,
+    failed_at=None,
+    queue=None,
+    created_at=NOW,
+    updated_at=NOW,
 )
 LOCKED = replace(ROW, locked_at=NOW, locked_by="w1", lock_key=9)
 FUTURE = replace(ROW, run_at=NOW + timedelta(seconds=30))

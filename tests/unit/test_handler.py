@@ -49,7 +49,9 @@ def test_a_registered_name_in_an_empty_registry_is_unknown():
         decode_handler(encode_handler(Invoice(1)), JobRegistry())
 
 
-@pytest.mark.parametrize("handler", ["not json", "[1]", '{"class": 3, "state": {}}', '{"class": "x"}'])
+@pytest.mark.parametrize(
+    "handler", ["not json", "[1]", '{"class": 3, "state": {}}', '{"class": "x"}']
+)
 def test_undecodable_handlers(handler):
     with pytest.raises(HandlerDecodeError):
         decode_handler(handler)

@@ -52,7 +52,9 @@ def test_default_enqueue_stack_is_visible():
 
 
 def test_env_precedence_and_unknown_keys():
-    settings = settings_from_env({"TOMQUEUE_PREFIX": "app1", "TOMQUEUE_DATABASE_URL": "postgresql://x/y"})
+    settings = settings_from_env(
+        {"TOMQUEUE_PREFIX": "app1", "TOMQUEUE_DATABASE_URL": "postgresql://x/y"}
+    )
     assert settings.prefix == "app1" and settings.database_url == "postgresql://x/y"
     assert settings.replace(prefix="app2").prefix == "app2"
     with pytest.raises(ConfigurationError, match="valid: .*prefix"):

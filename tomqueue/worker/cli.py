@@ -15,14 +15,28 @@ from tomqueue.worker.process import Worker
 
 @click.command(name="tomqueue-worker")
 @click.option("--app", "apps", multiple=True, help="Module that defines job classes (repeatable).")
-@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Jobs run at once, each on its own thread.")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Jobs run at once, each on its own thread.",
+)
 @click.option("--prefix", default=None, help="Overrides TOMQUEUE_PREFIX.")
-@click.option("--max-jobs", type=click.IntRange(min=1), default=None,
-              help="Exit after this many jobs (for tests and recycling).")
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Exit after this many jobs (for tests and recycling).",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def main(
-    apps: tuple[str, ...], concurrency: int, prefix: str | None, max_jobs: int | None, log_level: str
+    apps: tuple[str, ...],
+    concurrency: int,
+    prefix: str | None,
+    max_jobs: int | None,
+    log_level: str,
 ) -> None:
     """Run jobs until SIGTERM or SIGINT, then finish the jobs in hand and exit 0."""
     configure_process_logging(log_level)

@@ -13,6 +13,7 @@ consumer subscribes to all four and sleeps until RabbitMQ pushes something (no p
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -131,10 +132,8 @@ class PriorityConsumer:
     def _wake(self) -> None:
         connection = self._connection
         if connection is not None:
-            try:
+            with contextlib.suppress(BROKER_ERRORS):
                 connection.add_callback_threadsafe(lambda: None)
-            except BROKER_ERRORS:
-                pass
 
     # -- connection thread -----------------------------------------------------------------
 
@@ -234,7 +233,7 @@ class PriorityConsumer:
         channel = self._get_channel
         assert channel is not None
         for level in LEVELS_IN_ORDER:
-            method, properties, body = channel.basic_get(
+            method, _properties, body = channel.basic_get(
                 self.topology.queue_for(level), auto_ack=False
             )
             if method is not None:

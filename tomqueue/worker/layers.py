@@ -28,9 +28,9 @@ from tomqueue.errors import (
 from tomqueue.handler import decode_handler
 from tomqueue.notifications import notification_for
 from tomqueue.runtime import Runtime
+from tomqueue.wire import decode_notification
 from tomqueue.worker.context import Delivery, WorkContext
 from tomqueue.worker.outcome import Outcome
-from tomqueue.wire import decode_notification
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +170,7 @@ class LockJob:
             run_at = job.reschedule_at(now, attempts)
         updated = self._db(
             f"record the failure of job {row.id}",
-            lambda: self.store.record_failure(
-                row.id, ctx.lease_key, attempts, error_text, run_at
-            ),
+            lambda: self.store.record_failure(row.id, ctx.lease_key, attempts, error_text, run_at),
             forever=True,
         )
         if give_up:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     IDLE = "idle"  # nothing to do within the wait, or shutting down
     SUCCEEDED = "succeeded"  # performed; row deleted
     ATTEMPT_FAILED = "attempt_failed"  # Invoke's verdict, turned into one of the next two

@@ -55,7 +55,9 @@ class Worker:
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, frame: FrameType | None) -> None:
-            log.info("received %s: finishing the jobs in hand, then exiting", signal.strsignal(signum))
+            log.info(
+                "received %s: finishing the jobs in hand, then exiting", signal.strsignal(signum)
+            )
             self.stop()
 
         signal.signal(signal.SIGTERM, handle)
@@ -70,7 +72,9 @@ class Worker:
             with self._outcomes_lock:
                 self.outcomes[outcome] += 1
                 done = sum(
-                    n for o, n in self.outcomes.items() if o not in (Outcome.IDLE, Outcome.MALFORMED)
+                    n
+                    for o, n in self.outcomes.items()
+                    if o not in (Outcome.IDLE, Outcome.MALFORMED)
                 )
             if self.max_jobs is not None and done >= self.max_jobs:
                 self.stop()

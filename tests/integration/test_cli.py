@@ -1,0 +1,80 @@
+"""The operator CLI, in-process with CliRunner and as a real subprocess."""
+
+import pytest
+from click.testing import CliRunner
+
+import tomqueue
+from tests.conftest import wait_until
+from tests.jobs import AlwaysFails, Record
+from tomqueue.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_migrate_is_idempotent_as_a_subprocess(tq):
+    first = tq.cli("migrate")
+    second = tq.cli("migrate")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "revision 0001" in second.stdout
+
+
+def test_jobs_lists_and_filters_failed(tq, run_worker):
+    ok = tomqueue.enqueue(Record("pending"))
+    bad = tomqueue.enqueue(AlwaysFails("broken"))
+    tq.sql(
+        "UPDATE tomqueue_jobs SET failed_at = now(), last_error = 'ValueError: boom' WHERE id = %s",
+        bad,
+    )
+    result = CliRunner().invoke(main, ["jobs"])
+    assert result.exit_code == 0 and str(ok) in result.output and "failed" in result.output
+    failed = CliRunner().invoke(main, ["jobs", "--failed"])
+    assert "ValueError: boom" in failed.output and "Record" not in failed.output
+
+
+def test_retry_of_a_failed_job_runs_it_again(tq, run_all):
+    job_id = tomqueue.enqueue(AlwaysFails("retry-me"))
+    run_all()
+    wait_until(lambda: (tq.job(job_id) or {}).get("failed_at") is not None)
+    assert tq.count_runs("retry-me") == 2
+    result = CliRunner().invoke(main, ["retry", str(job_id)])
+    assert result.exit_code == 0, result.output
+    wait_until(lambda: tq.count_runs("retry-me") == 4, message="two more attempts")
+    wait_until(lambda: (tq.job(job_id) or {}).get("failed_at") is not None)
+
+
+def test_delete_and_bad_ids(tq):
+    job_id = tomqueue.enqueue(Record("del"))
+    assert CliRunner().invoke(main, ["delete", str(job_id)]).exit_code == 0
+    assert tq.job(job_id) is None
+    missing = CliRunner().invoke(main, ["delete", str(job_id)])
+    assert missing.exit_code == 1 and "no job" in missing.output
+    assert CliRunner().invoke(main, ["retry", "999999"]).exit_code == 1
+    assert CliRunner().invoke(main, ["retry", "abc"]).exit_code == 2
+
+
+def test_unreachable_database_names_the_url_without_password(tq):
+    env = tq.environ | {
+        "TOMQUEUE_DATABASE_URL": "postgresql+psycopg://tomqueue:hunter2@127.0.0.1:1/x"
+    }
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tomqueue", "jobs"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3
+    assert "127.0.0.1:1" in result.stderr and "hunter2" not in result.stderr
+
+
+def test_republish_heals_a_job_whose_notification_was_lost(tq, run_worker):
+    tomqueue.configure(amqp_url="amqp://guest:guest@127.0.0.1:1/%2F")
+    job_id = tomqueue.enqueue(Record("lost"))
+    tomqueue.configure(amqp_url=tq.amqp_url)
+    result = CliRunner().invoke(main, ["republish"])
+    assert result.exit_code == 0 and "republished 1" in result.output
+    run_worker()
+    wait_until(lambda: tq.job(job_id) is None)

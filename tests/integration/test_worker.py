@@ -1,0 +1,142 @@
+"""Worker stack against real servers: run, fail, retry, time out, and refuse bad input."""
+
+import time
+
+import pika
+import pytest
+
+import tomqueue
+from tests.conftest import wait_until
+from tests.jobs import FlakyUntil, Hooked, Record, Sleepy
+
+pytestmark = pytest.mark.integration
+
+
+def test_committed_job_runs_and_its_row_is_deleted(tq, run_worker):
+    job_id = tomqueue.enqueue(Record("ran"))
+    run_worker()
+    wait_until(lambda: tq.job(job_id) is None, message="row deleted")
+    assert tq.count_runs("ran") == 1
+
+
+def test_hooks_in_delayed_job_order_on_success(tq, run_worker):
+    job_id = tomqueue.enqueue(Hooked("ok"))
+    run_worker()
+    wait_until(lambda: tq.job(job_id) is None)
+    wait_until(lambda: len(tq.events("ok")) == 4)
+    assert tq.events("ok") == ["before", "perform", "success", "after"]
+
+
+def test_hooks_and_final_failure_keep_the_row(tq, run_all):
+    job_id = tomqueue.enqueue(Hooked("bad", fail=True))
+    run_all()
+    wait_until(lambda: (tq.job(job_id) or {}).get("failed_at") is not None, message="failed_at")
+    row = tq.job(job_id)
+    assert row["attempts"] == 3
+    assert row["last_error"].startswith("RuntimeError: bad failed on purpose")
+    assert "Traceback" in row["last_error"]
+    assert row["locked_by"] is None
+    one_attempt = ["before", "perform", "error", "after"]
+    assert tq.events("bad") == one_attempt * 3 + ["failure"]
+
+
+def test_retries_then_success(tq, run_all):
+    job_id = tomqueue.enqueue(FlakyUntil("flaky", succeed_on=3))
+    run_all()
+    wait_until(lambda: tq.job(job_id) is None, timeout=20, message="eventual success")
+    assert tq.count_runs("flaky") == 3
+
+
+def test_timeout_stops_a_sleeping_job_and_the_worker_goes_on(tq, run_worker):
+    slow = tomqueue.enqueue(Sleepy("sleeper", seconds=30))
+    after = tomqueue.enqueue(Record("next"))
+    run_worker()
+    wait_until(lambda: (tq.job(slow) or {}).get("failed_at") is not None, timeout=10)
+    assert "JobTimeout" in tq.job(slow)["last_error"]
+    wait_until(lambda: tq.job(after) is None, message="next job ran")
+
+
+def test_timeouts_with_concurrency_stop_each_job_on_time(tq, run_worker):
+    ids = [tomqueue.enqueue(Sleepy(f"s{n}", seconds=4)) for n in range(3)]
+    started = time.monotonic()
+    run_worker(concurrency=3)
+    wait_until(lambda: all((tq.job(i) or {}).get("failed_at") for i in ids), timeout=10)
+    assert time.monotonic() - started < 3.5
+    time.sleep(4.5)  # past the sleep: the interrupted jobs must not carry on
+    assert sum(tq.count_runs(f"s{n}", "woke") for n in range(3)) == 0
+
+
+def test_strict_priority_with_a_bulk_backlog(tq, run_worker):
+    tomqueue.configure(priority_map={1: tomqueue.HIGH_PRIORITY, 9: tomqueue.BULK_PRIORITY})
+    tomqueue.enqueue_many([Record(f"bulk{n}") for n in range(200)], priority=9)
+    high = tomqueue.enqueue_many([Record(f"high{n}") for n in range(5)], priority=1)
+    run_worker()
+    wait_until(lambda: tq.pending_count() == 0, timeout=60)
+    order = [r[0] for r in tq.sql("SELECT label FROM test_runs ORDER BY id")]
+    assert order[:5] == [f"high{n}" for n in range(5)]
+    assert len(order) == 205 and len(high) == 5
+
+
+def test_unknown_class_fails_once_with_a_clear_error(tq, run_worker):
+    job_id = tomqueue.enqueue(Record("x"))
+    tq.sql(
+        "UPDATE tomqueue_jobs SET handler = %s WHERE id = %s",
+        '{"v":1,"class":"myapp.jobs.Gone","state":{}}',
+        job_id,
+    )
+    tomqueue.enqueue(Record("after"))  # its own notification; the edited row gets republished
+    run_worker()
+    from click.testing import CliRunner
+
+    from tomqueue.cli import main as cli_main
+
+    CliRunner().invoke(cli_main, ["republish"])
+    wait_until(lambda: (tq.job(job_id) or {}).get("failed_at") is not None)
+    row = tq.job(job_id)
+    assert row["attempts"] == 1
+    assert "myapp.jobs.Gone" in row["last_error"] and "not registered" in row["last_error"]
+
+
+def test_forged_handler_naming_a_non_job_class_never_runs(tq, run_worker, tmp_path):
+    marker = tmp_path / "pwned"
+    job_id = tomqueue.enqueue(Record("x"))
+    tq.sql(
+        "UPDATE tomqueue_jobs SET handler = %s WHERE id = %s",
+        f'{{"v":1,"class":"subprocess.Popen","state":{{"args":["touch","{marker}"]}}}}',
+        job_id,
+    )
+    from click.testing import CliRunner
+
+    from tomqueue.cli import main as cli_main
+
+    CliRunner().invoke(cli_main, ["republish"])
+    run_worker()
+    wait_until(lambda: (tq.job(job_id) or {}).get("failed_at") is not None)
+    assert not marker.exists()
+    assert "not registered" in tq.job(job_id)["last_error"]
+
+
+def test_garbage_messages_are_acked_and_the_worker_carries_on(tq, run_worker):
+    tomqueue.enqueue(Record("warmup"))  # declares the topology
+    connection = pika.BlockingConnection(pika.URLParameters(tq.amqp_url))
+    channel = connection.channel()
+    for body in [b"garbage", b"{}", b'{"v":1,"job_id":-4}', b"\x00\xff" * 10]:
+        channel.basic_publish("", f"{tq.prefix}.balance.high", body)
+    connection.close()
+    job_id = tomqueue.enqueue(Record("after garbage"))
+    run_worker()
+    wait_until(lambda: tq.job(job_id) is None)
+    wait_until(lambda: tq.queue_depth(f"{tq.prefix}.balance.high") == 0)
+
+
+def test_stale_digest_and_deleted_rows_are_dropped(tq, run_worker):
+    stale = tomqueue.enqueue(Record("stale"))
+    tq.sql("UPDATE tomqueue_jobs SET priority = 7 WHERE id = %s", stale)  # digest changes
+    gone = tomqueue.enqueue(Record("gone"))
+    tq.sql("DELETE FROM tomqueue_jobs WHERE id = %s", gone)
+    marker = tomqueue.enqueue(Record("marker"))
+    run_worker()
+    wait_until(lambda: tq.job(marker) is None)
+    assert tq.count_runs("gone") == 0
+    assert tq.count_runs("stale") == 0
+    assert tq.job(stale)["locked_by"] is None  # untouched: waiting for the sweep / republish

@@ -1,0 +1,3 @@
+from tomqueue.deferred.cli import main
+
+main()

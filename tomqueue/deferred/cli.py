@@ -1,0 +1,38 @@
+"""The tomqueue-deferred command."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tomqueue.deferred.manager import DeferredManager
+from tomqueue.logs import configure_process_logging
+from tomqueue.runtime import get_runtime
+from tomqueue.settings import configure
+
+
+@click.command(name="tomqueue-deferred")
+@click.option("--prefix", default=None, help="Overrides TOMQUEUE_PREFIX.")
+@click.option(
+    "--horizon",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds ahead held in memory (default 60).",
+)
+@click.option("--log-level", default="INFO", show_default=True)
+def main(prefix: str | None, horizon: float | None, log_level: str) -> None:
+    """Release jobs whose run_at has come; run several for fail-over (one leads)."""
+    from datetime import timedelta
+
+    configure_process_logging(log_level)
+    changes: dict[str, object] = {}
+    if prefix:
+        changes["prefix"] = prefix
+    if horizon:
+        changes["deferred_horizon"] = timedelta(seconds=horizon)
+    if changes:
+        configure(**changes)
+    manager = DeferredManager(get_runtime())
+    manager.install_signal_handlers()
+    sys.exit(manager.run())

@@ -1,0 +1,215 @@
+"""DeferredManager: releases future jobs at their run_at, holding only a horizon in memory.
+
+The database is the truth: a future job is a row with ``released_at IS NULL``. The leader
+polls the rows coming due within the horizon (an index range scan on run_at), holds them in
+a DeferredSchedule, and at each run_at publishes the notification to the job's priority
+queue — then, and only then, marks the row released. A crash between the two costs a
+duplicate notification (harmless: the digest and the row lock make it a no-op), never a job.
+Wake-up messages on the deferred queue let a job due in under a poll interval be held at
+once; they are acked on arrival because the row, not the message, is what counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+import pika.spec
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+
+from tomqueue.broker import BROKER_ERRORS, connect, declare_topology
+from tomqueue.database import is_connection_error
+from tomqueue.deferred.leadership import Leadership
+from tomqueue.deferred.schedule import DeferredSchedule
+from tomqueue.errors import (
+    BrokerUnavailableError,
+    DatabaseUnavailableError,
+    MalformedNotificationError,
+)
+from tomqueue.priority import level_for
+from tomqueue.runtime import Runtime
+from tomqueue.settings import mask_url
+from tomqueue.wire import Notification, decode_notification
+
+log = logging.getLogger(__name__)
+
+MAX_HELD = 50_000
+RELEASE_BATCH = 500
+
+
+class DeferredManager:
+    """The tomqueue-deferred process."""
+
+    def __init__(self, runtime: Runtime, standby_retry: float = 0.5) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.store = runtime.store
+        self.publisher = runtime.publisher
+        self.schedule = DeferredSchedule()
+        self.leadership = Leadership(self.settings.database_url, self.settings.prefix)
+        self.standby_retry = standby_retry
+        self._stopping = threading.Event()
+        self._connection: BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+        self._clock_offset = timedelta(0)  # database clock minus this host's clock
+        self._next_poll = 0.0
+        self.released_total = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, frame: FrameType | None) -> None:
+            log.info("received %s: stopping", signal.strsignal(signum))
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def run(self) -> int:
+        log.info(
+            "deferred manager starting: prefix %r, horizon %ss, database %s",
+            self.settings.prefix,
+            self.settings.deferred_horizon.total_seconds(),
+            mask_url(self.settings.database_url),
+        )
+        delay = 0.2
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if not self._lead_or_wait():
+                        continue
+                    self._turn()
+                    delay = 0.2
+                except (BrokerUnavailableError, DatabaseUnavailableError, *BROKER_ERRORS) as exc:
+                    self._lost(f"{type(exc).__name__}: {exc}", delay)
+                    delay = min(delay * 2, 5.0)
+                except Exception as exc:
+                    if not is_connection_error(exc):
+                        raise
+                    self._lost(f"PostgreSQL: {type(exc).__name__}", delay)
+                    delay = min(delay * 2, 5.0)
+        finally:
+            self._close_consumer()
+            self.publisher.close()
+            self.leadership.close()
+        log.info("deferred manager stopped; released %s job(s)", self.released_total)
+        return 0
+
+    def _lost(self, why: str, delay: float) -> None:
+        log.warning("deferred manager lost a server (%s); retrying in %.1fs", why, delay)
+        self._close_consumer()
+        self.schedule.clear()  # the rows are still unreleased: the next poll finds them
+        self.leadership.release()
+        self._stopping.wait(delay)
+
+    def _lead_or_wait(self) -> bool:
+        if self.leadership.held:
+            return True
+        if self.leadership.try_acquire():
+            log.info("deferred manager is now the leader for prefix %r", self.settings.prefix)
+            self._next_poll = 0.0
+            return True
+        self._stopping.wait(self.standby_retry)
+        return False
+
+    # -- one turn of the loop --------------------------------------------------------------
+
+    def _turn(self) -> None:
+        if self._connection is None or not self._connection.is_open:
+            self._open_consumer()
+        now_mono = time.monotonic()
+        if now_mono >= self._next_poll:
+            if not self.leadership.still_held():
+                self.schedule.clear()
+                return
+            self._poll()
+            self._next_poll = now_mono + self.settings.deferred_poll_interval.total_seconds()
+        self._release_due()
+        assert self._connection is not None
+        self._connection.process_data_events(time_limit=self._sleep_for())  # type: ignore[arg-type]
+        self._release_due()
+
+    def _db_now(self) -> datetime:
+        return datetime.now(UTC) + self._clock_offset
+
+    def _sleep_for(self) -> float:
+        until_poll = max(0.0, self._next_poll - time.monotonic())
+        next_run_at = self.schedule.next_run_at()
+        if next_run_at is None:
+            return min(until_poll, 1.0)
+        until_due = (next_run_at - self._db_now()).total_seconds()
+        return max(0.0, min(until_poll, until_due, 1.0))
+
+    def _poll(self) -> None:
+        """Hold every unreleased row due within the horizon (the database is the truth)."""
+        before = datetime.now(UTC)
+        db_now, rows = self.store.fetch_unreleased(
+            self.settings.deferred_horizon.total_seconds(), MAX_HELD
+        )
+        after = datetime.now(UTC)
+        # the database read its clock somewhere between before and after: assume the middle
+        self._clock_offset = db_now - (before + (after - before) / 2)
+        priority_map = self.settings.priority_map
+        for job_id, digest, run_at, priority in rows:
+            self.schedule.add(
+                Notification(job_id, digest, level_for(priority, priority_map), run_at)
+            )
+
+    def _release_due(self) -> None:
+        while True:
+            due = self.schedule.pop_due(self._db_now(), limit=RELEASE_BATCH)
+            if not due:
+                return
+            try:
+                self.publisher.publish(due)
+            except BaseException:
+                self.schedule.put_back(due)
+                raise
+            # published first, then marked: a crash here means a duplicate, not a loss
+            self.store.mark_released_at([(note.job_id, note.run_at) for note in due])
+            self.released_total += len(due)
+            log.debug("released %s job(s)", len(due))
+
+    # -- wake-ups from the deferred queue ---------------------------------------------------
+
+    def _open_consumer(self) -> None:
+        self._connection = connect(self.settings)
+        channel = self._connection.channel()
+        declare_topology(channel, self.runtime.topology, self.settings.quorum_queues)
+        channel.basic_qos(prefetch_count=500)
+        channel.basic_consume(self.runtime.topology.deferred_queue, self._on_wake_up)
+        self._channel = channel
+
+    def _close_consumer(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except BROKER_ERRORS:
+                log.debug("ignored error closing the deferred consumer")
+
+    def _on_wake_up(
+        self,
+        channel: BlockingChannel,
+        method: pika.spec.Basic.Deliver,
+        properties: pika.spec.BasicProperties,
+        body: bytes,
+    ) -> None:
+        try:
+            note = decode_notification(body)
+        except MalformedNotificationError as exc:
+            log.warning("dropping a malformed message on the deferred queue: %s", exc)
+        else:
+            horizon = self._db_now() + self.settings.deferred_horizon
+            if note.run_at <= horizon and len(self.schedule) < MAX_HELD:
+                self.schedule.add(note)
+            # beyond the horizon: forget it; the row is polled when its time comes near
+        # acked on arrival: the row is the truth, so losing this message costs one poll
+        channel.basic_ack(method.delivery_tag)
