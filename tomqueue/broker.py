@@ -25,10 +25,9 @@ log = logging.getLogger(__name__)
 
 # Everything pika raises when the broker is unreachable, the connection or channel dies,
 # or a mandatory/confirmed publish is refused.
-BROKER_ERRORS: tuple[type[BaseException], ...] = (
-    pika.exceptions.AMQPError,
-    OSError,
-)
+BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
+# ... and the same, plus our own wrapper: what callers of connect/publish catch
+BROKER_FAILURES = (BrokerUnavailableError, pika.exceptions.AMQPError, OSError)
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import TypeVar
 
 import click
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tomqueue import migrate as migrations
-from tomqueue.broker import BROKER_ERRORS
-from tomqueue.errors import BrokerUnavailableError, DatabaseUnavailableError, TomQueueError
+from tomqueue.broker import BROKER_FAILURES
+from tomqueue.errors import DatabaseUnavailableError, TomQueueError
 from tomqueue.logs import configure_process_logging
 from tomqueue.notifications import notification_for
 from tomqueue.runtime import Runtime, get_runtime
@@ -107,7 +108,7 @@ def retry(job_id: int) -> None:
     try:
         runtime.publisher.publish([notification_for(row, runtime.settings.priority_map)])
         click.echo(f"job {job_id} ({row.class_name}) is pending again and announced")
-    except (BrokerUnavailableError, *BROKER_ERRORS) as exc:
+    except BROKER_FAILURES as exc:
         _database(runtime, lambda: runtime.store.unrelease([job_id]))
         click.echo(
             f"job {job_id} is pending again; RabbitMQ is unreachable ({exc}), so it will be "
@@ -136,9 +137,9 @@ def republish() -> None:
         for batch in _database(runtime, lambda: list(runtime.store.iter_due_pending())):
             notes = [notification_for(row, runtime.settings.priority_map) for row in batch]
             runtime.publisher.publish(notes)
-            _database(runtime, lambda b=batch: runtime.store.mark_released([r.id for r in b]))
+            _database(runtime, partial(runtime.store.mark_released, [row.id for row in batch]))
             sent += len(notes)
-    except (BrokerUnavailableError, *BROKER_ERRORS) as exc:
+    except BROKER_FAILURES as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
     future = _database(runtime, runtime.store.unrelease_future)

@@ -53,6 +53,8 @@ def decode_notification(body: bytes) -> Notification:
         raise MalformedNotificationError(f"job_id must be a positive integer, got {job_id!r}")
     if not isinstance(digest, str) or not digest:
         raise MalformedNotificationError("digest must be a non-empty string")
+    if not isinstance(level, str):
+        raise MalformedNotificationError(f"level must be a string, got {level!r}")
     try:
         parsed_level = PriorityLevel(level)
     except ValueError as exc:

@@ -21,12 +21,11 @@ from types import FrameType
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from tomqueue.broker import BROKER_ERRORS, connect, declare_topology
+from tomqueue.broker import BROKER_ERRORS, BROKER_FAILURES, connect, declare_topology
 from tomqueue.database import is_connection_error
 from tomqueue.deferred.leadership import Leadership
 from tomqueue.deferred.schedule import DeferredSchedule
 from tomqueue.errors import (
-    BrokerUnavailableError,
     DatabaseUnavailableError,
     MalformedNotificationError,
 )
@@ -87,7 +86,7 @@ class DeferredManager:
                         continue
                     self._turn()
                     delay = 0.2
-                except (BrokerUnavailableError, DatabaseUnavailableError, *BROKER_ERRORS) as exc:
+                except (DatabaseUnavailableError, *BROKER_FAILURES) as exc:
                     self._lost(f"{type(exc).__name__}: {exc}", delay)
                     delay = min(delay * 2, 5.0)
                 except Exception as exc:
@@ -133,7 +132,7 @@ class DeferredManager:
             self._next_poll = now_mono + self.settings.deferred_poll_interval.total_seconds()
         self._release_due()
         assert self._connection is not None
-        self._connection.process_data_events(time_limit=self._sleep_for())  # type: ignore[arg-type]
+        self._connection.process_data_events(time_limit=self._sleep_for())
         self._release_due()
 
     def _db_now(self) -> datetime:
@@ -212,4 +211,5 @@ class DeferredManager:
                 self.schedule.add(note)
             # beyond the horizon: forget it; the row is polled when its time comes near
         # acked on arrival: the row is the truth, so losing this message costs one poll
+        assert method.delivery_tag is not None
         channel.basic_ack(method.delivery_tag)

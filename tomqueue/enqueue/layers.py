@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from tomqueue.broker import BROKER_ERRORS
+from tomqueue.broker import BROKER_FAILURES
 from tomqueue.enqueue.after_commit import hold_until_commit
 from tomqueue.enqueue.context import EnqueueContext
-from tomqueue.errors import BrokerUnavailableError, TomQueueError
+from tomqueue.errors import TomQueueError
 from tomqueue.handler import encode_handler
 from tomqueue.job import Job
 from tomqueue.notifications import notification_for
@@ -82,7 +82,7 @@ def announce(runtime: Runtime, rows: list[JobSnapshot]) -> None:
     future = [notification_for(row, priority_map) for row in rows if row.released_at is None]
     try:
         runtime.publisher.publish(due)
-    except (BrokerUnavailableError, *BROKER_ERRORS) as exc:
+    except BROKER_FAILURES as exc:
         ids = [note.job_id for note in due]
         log.warning(
             "jobs %s are committed but were not announced (%s); they will be released "
@@ -94,7 +94,7 @@ def announce(runtime: Runtime, rows: list[JobSnapshot]) -> None:
         return
     try:
         runtime.publisher.publish_deferred(future)
-    except (BrokerUnavailableError, *BROKER_ERRORS) as exc:
+    except BROKER_FAILURES as exc:
         log.warning(
             "could not wake the deferred manager for jobs %s (%s); it will find them on "
             "its next poll",

@@ -13,7 +13,6 @@ consumer subscribes to all four and sleeps until RabbitMQ pushes something (no p
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections import deque
@@ -132,8 +131,10 @@ class PriorityConsumer:
     def _wake(self) -> None:
         connection = self._connection
         if connection is not None:
-            with contextlib.suppress(BROKER_ERRORS):
+            try:
                 connection.add_callback_threadsafe(lambda: None)
+            except BROKER_ERRORS:
+                log.debug("connection closed; nothing to wake")
 
     # -- connection thread -----------------------------------------------------------------
 
@@ -221,12 +222,12 @@ class PriorityConsumer:
         if self._consumer_tags:
             return  # subscribed and waiting for a push
         while pending:
-            delivery = self._get_highest()
-            if delivery is None:
+            fetched = self._get_highest()
+            if fetched is None:
                 self._start_waiting()
                 return
-            if not self._hand_over(pending[0], delivery):
-                delivery.nack(requeue=True)
+            if not self._hand_over(pending[0], fetched):
+                fetched.nack(requeue=True)
             pending.pop(0)
 
     def _get_highest(self) -> AmqpDelivery | None:

@@ -13,13 +13,12 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from tomqueue.admission import Admission
-from tomqueue.broker import BROKER_ERRORS
+from tomqueue.broker import BROKER_FAILURES
 from tomqueue.database import retry_on_disconnect
 from tomqueue.errors import (
-    BrokerUnavailableError,
     HandlerDecodeError,
     JobTimeout,
     MalformedNotificationError,
@@ -28,6 +27,7 @@ from tomqueue.errors import (
 from tomqueue.handler import decode_handler
 from tomqueue.notifications import notification_for
 from tomqueue.runtime import Runtime
+from tomqueue.snapshot import JobSnapshot
 from tomqueue.wire import decode_notification
 from tomqueue.worker.context import Delivery, WorkContext
 from tomqueue.worker.outcome import Outcome
@@ -35,6 +35,7 @@ from tomqueue.worker.outcome import Outcome
 log = logging.getLogger(__name__)
 
 Next = Callable[[WorkContext], Outcome]
+T = TypeVar("T")
 
 
 class DeliverySource(Protocol):
@@ -99,7 +100,7 @@ class LockJob:
         self.store = runtime.store
         self.should_stop = should_stop
 
-    def _db(self, what: str, operation: Callable[[], object], forever: bool = False) -> object:
+    def _db(self, what: str, operation: Callable[[], T], forever: bool = False) -> T:
         return retry_on_disconnect(
             operation,
             what,
@@ -185,18 +186,18 @@ class LockJob:
             return Outcome.FAILED
         log.info("job %s failed (attempt %s); retry at %s", row.id, attempts, run_at)
         if updated is not None:
-            self._wake_deferred(ctx, updated)  # type: ignore[arg-type]
+            self._wake_deferred(ctx, updated)
         return Outcome.RETRY_SCHEDULED
 
-    def _wake_deferred(self, ctx: WorkContext, row: object | None = None) -> None:
+    def _wake_deferred(self, ctx: WorkContext, row: JobSnapshot | None = None) -> None:
         """Tell the deferred manager now; if this fails it finds the row on its next poll."""
         snapshot = row if row is not None else (ctx.lock.row if ctx.lock else None)
         if snapshot is None:
             return
-        note = notification_for(snapshot, self.runtime.settings.priority_map)  # type: ignore[arg-type]
+        note = notification_for(snapshot, self.runtime.settings.priority_map)
         try:
             self.runtime.publisher.publish_deferred([note])
-        except (BrokerUnavailableError, *BROKER_ERRORS) as exc:
+        except BROKER_FAILURES as exc:
             log.warning("could not wake the deferred manager for job %s: %s", note.job_id, exc)
 
 

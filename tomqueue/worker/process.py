@@ -10,8 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from types import FrameType
 
-from tomqueue.broker import BROKER_ERRORS
-from tomqueue.errors import BrokerUnavailableError
+from tomqueue.broker import BROKER_FAILURES
 from tomqueue.runtime import Runtime
 from tomqueue.settings import mask_url
 from tomqueue.worker.consumer import PriorityConsumer
@@ -115,7 +114,7 @@ class Worker:
                         log.warning("connected to RabbitMQ again")
                     delay = 0.2
                 self.consumer.run_once(0.2)
-            except (BrokerUnavailableError, *BROKER_ERRORS) as exc:
+            except BROKER_FAILURES as exc:
                 self.consumer.lost()
                 log.warning(
                     "RabbitMQ at %s unavailable (%s); reconnecting in %.1fs",
