@@ -23,7 +23,8 @@ class NightlyReport(tomqueue.Job):
         self.title = title
 
     def perform(self) -> None:
-        print(f"    [job] report {self.title!r} built at {datetime.now(UTC):%H:%M:%S} UTC", flush=True)
+        built = datetime.now(UTC)
+        print(f"    [job] report {self.title!r} built at {built:%H:%M:%S} UTC", flush=True)
 
 
 class ChargeCard(tomqueue.Job):
