@@ -41,6 +41,10 @@ class Settings:
     quorum_queues: bool = False
     # How long enqueue waits for a broker before giving up and leaving the job to the sweep.
     publish_timeout: timedelta = timedelta(seconds=5)
+    # A job still running after this long has its message acked early, so that RabbitMQ's
+    # consumer_timeout (30 min by default) never closes the channel under a long job; from
+    # then on the row's lease, not the message, brings the job back if the worker dies.
+    early_ack_after: timedelta = timedelta(seconds=60)
 
     def __post_init__(self) -> None:
         if not self.prefix or any(ch.isspace() for ch in self.prefix):
@@ -81,7 +85,28 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             changes[attr] = env[name]
     if env.get("TOMQUEUE_QUORUM_QUEUES"):
         changes["quorum_queues"] = env["TOMQUEUE_QUORUM_QUEUES"].lower() in {"1", "true", "yes"}
+    for name, attr in _DURATION_ENV_NAMES.items():
+        if env.get(name):
+            changes[attr] = timedelta(seconds=_number(name, env[name]))
+    if env.get("TOMQUEUE_MAX_CRASHES"):
+        changes["max_crashes"] = int(_number("TOMQUEUE_MAX_CRASHES", env["TOMQUEUE_MAX_CRASHES"]))
     return Settings().replace(**changes)
+
+
+_DURATION_ENV_NAMES = {
+    "TOMQUEUE_DEFERRED_HORIZON": "deferred_horizon",
+    "TOMQUEUE_DEFERRED_POLL_INTERVAL": "deferred_poll_interval",
+    "TOMQUEUE_REPUBLISH_AFTER": "republish_after",
+    "TOMQUEUE_SWEEP_INTERVAL": "sweep_interval",
+    "TOMQUEUE_EARLY_ACK_AFTER": "early_ack_after",
+}
+
+
+def _number(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}") from exc
 
 
 _lock = threading.Lock()
