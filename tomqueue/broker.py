@@ -55,13 +55,18 @@ class Topology:
         return [self.queue_for(level) for level in LEVELS_IN_ORDER] + [self.deferred_queue]
 
 
-def connection_parameters(settings: Settings) -> pika.URLParameters:
-    params = pika.URLParameters(settings.amqp_url)
+def connection_parameters(settings: Settings) -> list[pika.URLParameters]:
+    """One set of parameters per URL: TOMQUEUE_AMQP_URL may list cluster nodes, comma
+    separated, and connecting tries them in turn."""
     timeout = settings.publish_timeout.total_seconds()
-    params.connection_attempts = 1
-    params.socket_timeout = timeout
-    params.blocked_connection_timeout = max(timeout, 30.0)
-    return params
+    result = []
+    for url in settings.amqp_url.split(","):
+        params = pika.URLParameters(url.strip())
+        params.connection_attempts = 1
+        params.socket_timeout = timeout
+        params.blocked_connection_timeout = max(timeout, 30.0)
+        result.append(params)
+    return result
 
 
 def connect(settings: Settings) -> BlockingConnection:
@@ -177,6 +182,25 @@ class Publisher:
         if deferred:
             return self.topology.deferred_exchange, ""
         return self.topology.work_exchange, note.level.value
+
+    def queue_depths(self, levels: Sequence[PriorityLevel]) -> dict[PriorityLevel, int]:
+        """Ready messages waiting in each level's queue (unacked ones are not counted)."""
+        with self._lock:
+            try:
+                channel = self._ensure_channel()
+                return {
+                    level: int(
+                        channel.queue_declare(
+                            self.topology.queue_for(level), passive=True
+                        ).method.message_count
+                    )
+                    for level in levels
+                }
+            except BROKER_ERRORS as exc:
+                self._drop_connection()
+                raise BrokerUnavailableError(
+                    f"RabbitMQ at {mask_url(self.settings.amqp_url)} is unreachable: {exc}"
+                ) from exc
 
     def close(self) -> None:
         with self._lock:

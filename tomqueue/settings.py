@@ -158,6 +158,8 @@ def _notify_listeners() -> None:
 
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ``***``, fit for logs and error messages."""
+    if "," in url:
+        return ",".join(mask_url(part.strip()) for part in url.split(","))
     try:
         parts = urlsplit(url)
     except ValueError:

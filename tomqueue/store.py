@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import DBAPIError
 
 from tomqueue.admission import Admission, admit
 from tomqueue.database import ADVISORY_NAMESPACE
@@ -118,9 +119,26 @@ class JobStore:
         return sorted(rows, key=lambda snap: snap.id)
 
     def insert_committed(self, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
-        """Insert in a short transaction of our own."""
-        with self.engine.begin() as conn:
-            return self.insert(conn, new_jobs)
+        """Insert in a short transaction of our own.
+
+        A connection found dead at the INSERT (say, after a PostgreSQL restart emptied the
+        pool's connections) is retried: nothing was written. A failed COMMIT is not retried,
+        because its outcome is unknown and a retry could enqueue the job twice.
+        """
+        for attempt in range(3):
+            conn = self.engine.connect()
+            try:
+                try:
+                    rows = self.insert(conn, new_jobs)
+                except DBAPIError as exc:
+                    if exc.connection_invalidated and attempt < 2:
+                        continue
+                    raise
+                conn.commit()
+                return rows
+            finally:
+                conn.close()
+        raise AssertionError("unreachable")
 
     # -- worker ----------------------------------------------------------------------------
 
@@ -403,3 +421,83 @@ class JobStore:
                 text(f"SELECT {_DIGEST_SQL} FROM tomqueue_jobs WHERE id = :id"), {"id": job_id}
             ).scalar()
             return None if value is None else str(value)
+
+    # -- self-healing sweeps -----------------------------------------------------------------
+
+    def recover_orphans(self, max_crashes: int, limit: int = 1000) -> list[JobSnapshot]:
+        """Unlock jobs whose worker has died, counting the crash as a failed attempt.
+
+        Liveness comes from the holder's advisory lock, never from the age of locked_at, so
+        a job whose worker is still running is never touched. A job whose worker died
+        ``max_crashes`` times in a row is failed for good as poison. Rows come back with
+        released_at set: the caller announces the ones still pending. SKIP LOCKED makes
+        concurrent sweepers split the work instead of fighting over it.
+        """
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                text(
+                    f"""WITH dead AS (
+                        SELECT j.id FROM tomqueue_jobs j
+                        WHERE j.locked_by IS NOT NULL AND j.failed_at IS NULL
+                          AND NOT {_HOLDER_ALIVE}
+                        ORDER BY j.locked_at LIMIT :limit
+                        FOR UPDATE SKIP LOCKED)
+                    UPDATE tomqueue_jobs j SET
+                        attempts = j.attempts + 1,
+                        crashes = j.crashes + 1,
+                        last_error = CASE WHEN j.crashes + 1 >= :max_crashes
+                            THEN 'worker ' || j.locked_by || ' died while running this job; '
+                                 || (j.crashes + 1)::text || ' crashes in a row, so the job is'
+                                 || ' treated as poison and failed for good. Fix it, then'
+                                 || ' `tomqueue retry ' || j.id::text || '` or delete it.'
+                            ELSE 'worker ' || j.locked_by || ' died while running this job'
+                            END,
+                        failed_at = CASE WHEN j.crashes + 1 >= :max_crashes THEN now() END,
+                        run_at = CASE WHEN j.crashes + 1 >= :max_crashes THEN j.run_at
+                                      ELSE now() END,
+                        released_at = now(),
+                        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+                    FROM dead WHERE j.id = dead.id
+                    RETURNING {", ".join("j." + c.strip() for c in _COLUMNS.split(","))}"""
+                ),
+                {"max_crashes": max_crashes, "limit": limit},
+            )
+            return [snapshot_from(row) for row in rows]
+
+    def stale_priorities(self, republish_after_seconds: float) -> list[int]:
+        """Priorities of due, unlocked jobs announced longer ago than the threshold."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    """SELECT DISTINCT priority FROM tomqueue_jobs
+                    WHERE failed_at IS NULL AND locked_at IS NULL AND run_at <= now()
+                      AND released_at < now() - make_interval(secs => :after)"""
+                ),
+                {"after": republish_after_seconds},
+            )
+            return [int(row[0]) for row in rows]
+
+    def claim_stale(
+        self, priorities: Sequence[int], republish_after_seconds: float, limit: int = 1000
+    ) -> list[JobSnapshot]:
+        """Take due, unlocked jobs whose announcement is older than the threshold, marking
+        them announced now; the caller publishes them. Concurrent sweepers never both win."""
+        if not priorities:
+            return []
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                text(
+                    f"""WITH stale AS (
+                        SELECT id FROM tomqueue_jobs
+                        WHERE failed_at IS NULL AND locked_at IS NULL AND run_at <= now()
+                          AND released_at < now() - make_interval(secs => :after)
+                          AND priority = ANY(CAST(:priorities AS integer[]))
+                        ORDER BY run_at LIMIT :limit
+                        FOR UPDATE SKIP LOCKED)
+                    UPDATE tomqueue_jobs j SET released_at = now()
+                    FROM stale WHERE j.id = stale.id
+                    RETURNING {", ".join("j." + c.strip() for c in _COLUMNS.split(","))}"""
+                ),
+                {"after": republish_after_seconds, "priorities": list(priorities), "limit": limit},
+            )
+            return [snapshot_from(row) for row in rows]

@@ -32,6 +32,7 @@ from tomqueue.errors import (
 from tomqueue.priority import level_for
 from tomqueue.runtime import Runtime
 from tomqueue.settings import mask_url
+from tomqueue.sweep import Sweeper
 from tomqueue.wire import Notification, decode_notification
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class DeferredManager:
         self._channel: BlockingChannel | None = None
         self._clock_offset = timedelta(0)  # database clock minus this host's clock
         self._next_poll = 0.0
+        self._next_sweep = 0.0
+        self.sweeper = Sweeper(runtime)
         self.released_total = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -131,6 +134,9 @@ class DeferredManager:
             self._poll()
             self._next_poll = now_mono + self.settings.deferred_poll_interval.total_seconds()
         self._release_due()
+        if now_mono >= self._next_sweep:
+            self._next_sweep = now_mono + self.settings.sweep_interval.total_seconds()
+            self.sweeper.sweep()
         assert self._connection is not None
         self._connection.process_data_events(time_limit=self._sleep_for())
         self._release_due()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tomqueue.job import Job
+from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import LockResult
 from tomqueue.wire import Notification
 
@@ -37,6 +38,7 @@ class WorkContext:
     timed_out: bool = False
     detail: str = ""
     locked_monotonic: float = 0.0
+    wake_deferred: JobSnapshot | None = None  # a row the deferred manager must hold now
     extras: dict[str, object] = field(default_factory=dict)
     on_settled: list[Callable[[], None]] = field(default_factory=list)
 

@@ -62,8 +62,9 @@ class Pop:
     unexpected error requeues the message, so the job is looked at again.
     """
 
-    def __init__(self, source: DeliverySource, wait: float = 1.0) -> None:
+    def __init__(self, source: DeliverySource, runtime: Runtime, wait: float = 1.0) -> None:
         self.source = source
+        self.runtime = runtime
         self.wait = wait
 
     def __call__(self, ctx: WorkContext, call_next: Next) -> Outcome:
@@ -82,6 +83,9 @@ class Pop:
         except BaseException:
             delivery.nack(requeue=True)
             raise
+        if ctx.wake_deferred is not None:
+            # the row already says when to run next; this only saves the manager a poll
+            wake_deferred_manager(self.runtime, ctx.wake_deferred)
         # the row is already deleted or updated: ack last, so a crash before this line
         # means a redelivery that finds the row gone or changed, never a lost job
         delivery.ack()
@@ -126,7 +130,7 @@ class LockJob:
         decision = result.admission
         if decision is Admission.DEFER:
             ctx.detail = "not yet due"
-            self._wake_deferred(ctx)
+            ctx.wake_deferred = result.row
             return Outcome.DEFERRED
         if not decision.runs:
             ctx.detail = decision.value
@@ -146,7 +150,12 @@ class LockJob:
             return Outcome.FAILED
         if decision is Admission.RUN_AFTER_CRASH:
             log.warning("job %s: its worker %s died; running it again", row.id, row.last_error)
-        outcome = call_next(ctx)
+        early_ack = self._arm_early_ack(ctx)
+        try:
+            outcome = call_next(ctx)
+        finally:
+            if early_ack is not None:
+                early_ack.cancel()
         if outcome is Outcome.SUCCEEDED:
             # delete, then (in Pop) ack: a crash between them gives a redelivery that
             # finds no row and is dropped
@@ -185,20 +194,28 @@ class LockJob:
             _call_hook(job.failure, "failure", row.id)
             return Outcome.FAILED
         log.info("job %s failed (attempt %s); retry at %s", row.id, attempts, run_at)
-        if updated is not None:
-            self._wake_deferred(ctx, updated)
+        ctx.wake_deferred = updated
         return Outcome.RETRY_SCHEDULED
 
-    def _wake_deferred(self, ctx: WorkContext, row: JobSnapshot | None = None) -> None:
-        """Tell the deferred manager now; if this fails it finds the row on its next poll."""
-        snapshot = row if row is not None else (ctx.lock.row if ctx.lock else None)
-        if snapshot is None:
-            return
-        note = notification_for(snapshot, self.runtime.settings.priority_map)
-        try:
-            self.runtime.publisher.publish_deferred([note])
-        except BROKER_FAILURES as exc:
-            log.warning("could not wake the deferred manager for job %s: %s", note.job_id, exc)
+    def _arm_early_ack(self, ctx: WorkContext) -> threading.Timer | None:
+        """Ack a long job's message before RabbitMQ's consumer_timeout would close the
+        channel; from then on the row's lease, not the message, protects the job."""
+        delivery = ctx.delivery
+        if delivery is None:
+            return None
+        timer = threading.Timer(self.runtime.settings.early_ack_after.total_seconds(), delivery.ack)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+
+def wake_deferred_manager(runtime: Runtime, row: JobSnapshot) -> None:
+    """Tell the deferred manager now; if this fails it finds the row on its next poll."""
+    note = notification_for(row, runtime.settings.priority_map)
+    try:
+        runtime.publisher.publish_deferred([note])
+    except BROKER_FAILURES as exc:
+        log.warning("could not wake the deferred manager for job %s: %s", note.job_id, exc)
 
 
 def _call_hook(hook: Callable[[], None], name: str, job_id: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import threading
 import time
@@ -13,6 +14,7 @@ from types import FrameType
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.runtime import Runtime
 from tomqueue.settings import mask_url
+from tomqueue.sweep import Sweeper
 from tomqueue.worker.consumer import PriorityConsumer
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.layers import perform
@@ -78,6 +80,16 @@ class Worker:
             if self.max_jobs is not None and done >= self.max_jobs:
                 self.stop()
 
+    def _sweep_loop(self) -> None:
+        """Recover orphans and lost notifications now and then (safe in every worker)."""
+        sweeper = Sweeper(self.runtime)
+        interval = self.runtime.settings.sweep_interval.total_seconds()
+        while not self._stopping.wait(interval * random.uniform(0.8, 1.2)):
+            try:
+                sweeper.sweep()
+            except Exception as exc:  # a sweep is retried next interval; never kill a worker
+                log.warning("sweep failed (%s: %s); will try again", type(exc).__name__, exc)
+
     def run(self) -> int:
         """The main loop; returns the process exit code (0 after a graceful stop)."""
         self.lease.acquire()
@@ -94,6 +106,8 @@ class Worker:
         ]
         for thread in self._slots:
             thread.start()
+        sweeper = threading.Thread(target=self._sweep_loop, name="tomqueue-sweeper", daemon=True)
+        sweeper.start()
         try:
             self._pump()
         finally:
