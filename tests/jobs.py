@@ -135,3 +135,16 @@ class Slow(tomqueue.Job):
         record(self.label, "start")
         time.sleep(self.seconds)
         record(self.label, "end")
+
+
+class KillsItsWorker(tomqueue.Job):
+    """Poison: takes its whole worker process down with it."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def perform(self) -> None:
+        import signal
+
+        record(self.label)
+        os.kill(os.getpid(), signal.SIGKILL)
