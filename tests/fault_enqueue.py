@@ -17,7 +17,9 @@ from tomqueue.enqueue.layers import PublishAfterCommit
 
 
 class PauseBeforePublish:
-    def __call__(self, ctx: EnqueueContext, call_next: Callable[[EnqueueContext], list[int]]) -> list[int]:
+    def __call__(
+        self, ctx: EnqueueContext, call_next: Callable[[EnqueueContext], list[int]]
+    ) -> list[int]:
         print(ctx.ids[0], flush=True)
         pause_here("committed_before_publish")
         return call_next(ctx)

@@ -34,7 +34,10 @@ class Settings:
     deferred_poll_interval: timedelta = timedelta(seconds=1)
     # Self-healing: a due, unlocked job whose notification is older than this is republished.
     republish_after: timedelta = timedelta(seconds=30)
-    sweep_interval: timedelta = timedelta(seconds=5)
+    sweep_interval: timedelta = timedelta(seconds=2)
+    # A locked job's worker lease must stay gone this long before the job is re-run, so a
+    # worker whose lease connection merely dropped can take it again first.
+    orphan_grace: timedelta = timedelta(seconds=4)
     # A job whose worker died this many times in a row is failed as poison.
     max_crashes: int = 5
     # Quorum queues for clustered brokers; classic durable queues otherwise.
@@ -99,6 +102,7 @@ _DURATION_ENV_NAMES = {
     "TOMQUEUE_REPUBLISH_AFTER": "republish_after",
     "TOMQUEUE_SWEEP_INTERVAL": "sweep_interval",
     "TOMQUEUE_EARLY_ACK_AFTER": "early_ack_after",
+    "TOMQUEUE_ORPHAN_GRACE": "orphan_grace",
 }
 
 

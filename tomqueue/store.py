@@ -24,6 +24,8 @@ _COLUMNS = (
     "queue, created_at, updated_at, released_at, crashes, lock_key"
 )
 
+_J_COLUMNS = ", ".join("j." + name.strip() for name in _COLUMNS.split(","))
+
 # Is the worker whose lease key is j.lock_key still alive? Its session-level advisory lock
 # dies with its database connection, i.e. with the process: a proof, not an age guess.
 _HOLDER_ALIVE = f"""
@@ -424,24 +426,43 @@ class JobStore:
 
     # -- self-healing sweeps -----------------------------------------------------------------
 
-    def recover_orphans(self, max_crashes: int, limit: int = 1000) -> list[JobSnapshot]:
+    def dead_holders(self, limit: int = 1000) -> list[tuple[int, int]]:
+        """(job id, lease key) of locked jobs whose worker's lease is gone right now."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    f"""SELECT j.id, j.lock_key FROM tomqueue_jobs j
+                    WHERE j.locked_by IS NOT NULL AND j.failed_at IS NULL
+                      AND NOT {_HOLDER_ALIVE}
+                    ORDER BY j.locked_at LIMIT :limit"""
+                ),
+                {"limit": limit},
+            )
+            return [(int(r[0]), int(r[1]) if r[1] is not None else 0) for r in rows]
+
+    def recover_orphans(
+        self, suspects: Sequence[tuple[int, int]], max_crashes: int
+    ) -> list[JobSnapshot]:
         """Unlock jobs whose worker has died, counting the crash as a failed attempt.
 
-        Liveness comes from the holder's advisory lock, never from the age of locked_at, so
-        a job whose worker is still running is never touched. A job whose worker died
-        ``max_crashes`` times in a row is failed for good as poison. Rows come back with
-        released_at set: the caller announces the ones still pending. SKIP LOCKED makes
-        concurrent sweepers split the work instead of fighting over it.
+        Only rows still locked under the same lease key, whose lease is still gone, are
+        touched; liveness comes from the holder's advisory lock, never from the age of
+        locked_at. A job whose worker died ``max_crashes`` times in a row is failed for good
+        as poison. Rows come back with released_at set: the caller announces the pending
+        ones. SKIP LOCKED makes concurrent sweepers split the work instead of racing.
         """
+        if not suspects:
+            return []
         with self.engine.begin() as conn:
             rows = conn.execute(
                 text(
                     f"""WITH dead AS (
                         SELECT j.id FROM tomqueue_jobs j
+                        JOIN unnest(CAST(:ids AS bigint[]), CAST(:keys AS integer[]))
+                             AS s(id, lock_key) ON s.id = j.id AND s.lock_key = j.lock_key
                         WHERE j.locked_by IS NOT NULL AND j.failed_at IS NULL
                           AND NOT {_HOLDER_ALIVE}
-                        ORDER BY j.locked_at LIMIT :limit
-                        FOR UPDATE SKIP LOCKED)
+                        FOR UPDATE OF j SKIP LOCKED)
                     UPDATE tomqueue_jobs j SET
                         attempts = j.attempts + 1,
                         crashes = j.crashes + 1,
@@ -458,9 +479,13 @@ class JobStore:
                         released_at = now(),
                         locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
                     FROM dead WHERE j.id = dead.id
-                    RETURNING {", ".join("j." + c.strip() for c in _COLUMNS.split(","))}"""
+                    RETURNING {_J_COLUMNS}"""
                 ),
-                {"max_crashes": max_crashes, "limit": limit},
+                {
+                    "ids": [job_id for job_id, _ in suspects],
+                    "keys": [key for _, key in suspects],
+                    "max_crashes": max_crashes,
+                },
             )
             return [snapshot_from(row) for row in rows]
 
@@ -496,7 +521,7 @@ class JobStore:
                         FOR UPDATE SKIP LOCKED)
                     UPDATE tomqueue_jobs j SET released_at = now()
                     FROM stale WHERE j.id = stale.id
-                    RETURNING {", ".join("j." + c.strip() for c in _COLUMNS.split(","))}"""
+                    RETURNING {_J_COLUMNS}"""
                 ),
                 {"after": republish_after_seconds, "priorities": list(priorities), "limit": limit},
             )

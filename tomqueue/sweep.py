@@ -12,6 +12,7 @@ republishing every row of a long backlog would only flood the queue with duplica
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from tomqueue.broker import BROKER_FAILURES
@@ -31,10 +32,15 @@ class SweepReport:
 
 
 class Sweeper:
-    def __init__(self, runtime: Runtime) -> None:
+    """Run ``sweep()`` now and then; keeps only the orphan suspects between runs."""
+
+    def __init__(self, runtime: Runtime, own_lease_key: int | None = None) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.store = runtime.store
+        self.own_lease_key = own_lease_key
+        # (job id, lease key) -> when first seen without a live lease
+        self._suspects: dict[tuple[int, int], float] = {}
 
     def sweep(self) -> SweepReport:
         recovered, poisoned = self._recover_orphans()
@@ -61,7 +67,19 @@ class Sweeper:
             self.store.unrelease([row.id for row in rows])
 
     def _recover_orphans(self) -> tuple[int, int]:
-        rows = self.store.recover_orphans(self.settings.max_crashes)
+        """Recover a job only once its lease has been gone for ``orphan_grace``: a worker
+        whose lease connection merely dropped (a PostgreSQL restart, a terminated backend)
+        takes it again well within that time, and must not see its running job re-run."""
+        now = time.monotonic()
+        grace = self.settings.orphan_grace.total_seconds()
+        seen = {
+            suspect for suspect in self.store.dead_holders() if suspect[1] != self.own_lease_key
+        }
+        self._suspects = {s: self._suspects.get(s, now) for s in seen}
+        ripe = [s for s, first in self._suspects.items() if now - first >= grace]
+        rows = self.store.recover_orphans(ripe, self.settings.max_crashes)
+        for suspect in ripe:
+            self._suspects.pop(suspect, None)
         pending = [row for row in rows if row.failed_at is None]
         for row in rows:
             if row.failed_at is not None:

@@ -42,12 +42,15 @@ def test_killing_a_node_mid_stream_loses_no_job(tq, fast_env, cluster):
 
     producer = threading.Thread(target=produce)
     producer.start()
-    wait_until(lambda: tq.scalar("SELECT count(*) FROM test_runs WHERE label LIKE 'c%%'") >= 80,
-               timeout=30)
+    wait_until(
+        lambda: tq.scalar("SELECT count(*) FROM test_runs WHERE label LIKE 'c%%'") >= 80, timeout=30
+    )
     subprocess.run([ROOT / "bin" / "rabbitmq-nodes", "kill", f"{PREFIX}1"], check=True)
     producer.join(120)
     wait_until(lambda: tq.pending_count() == 0, timeout=90, message="every job ran")
-    runs = dict(tq.sql("SELECT label, count(*) FROM test_runs WHERE label LIKE 'c%%' GROUP BY label"))
+    runs = dict(
+        tq.sql("SELECT label, count(*) FROM test_runs WHERE label LIKE 'c%%' GROUP BY label")
+    )
     missing = [label for label in labels if label not in runs]
     assert missing == []
     assert all(count == 1 for count in runs.values()), "a job ran twice"

@@ -16,8 +16,12 @@ pytestmark = pytest.mark.faults
 
 
 def start_times(tq, label):
-    return [r[0] for r in tq.sql(
-        "SELECT at FROM test_runs WHERE label = %s AND event = 'start' ORDER BY id", label)]
+    return [
+        r[0]
+        for r in tq.sql(
+            "SELECT at FROM test_runs WHERE label = %s AND event = 'start' ORDER BY id", label
+        )
+    ]
 
 
 @pytest.mark.parametrize("early_ack", [False, True], ids=["message-unacked", "message-acked"])

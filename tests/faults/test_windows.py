@@ -30,13 +30,23 @@ def kill_at_pause(tq, proc, point):
 
 
 def paused_worker(tq, env, point):
-    return tq.spawn("worker", "--app", "tests.jobs", "--app", "tests.fault_app",
-                    env=env | {"TQ_PAUSE_AT": point})
+    return tq.spawn(
+        "worker",
+        "--app",
+        "tests.jobs",
+        "--app",
+        "tests.fault_app",
+        env=env | {"TQ_PAUSE_AT": point},
+    )
 
 
 def test_between_row_commit_and_publish(tq, fast_env):
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fault_enqueue", "w-commit"],
-                            cwd=ROOT, env=fast_env, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fault_enqueue", "w-commit"],
+        cwd=ROOT,
+        env=fast_env,
+        stdout=subprocess.PIPE,
+    )
     tq.processes.append(proc)
     kill_at_pause(tq, proc, "committed_before_publish")
     assert tq.pending_count() == 1
@@ -55,7 +65,9 @@ def test_between_receive_and_lock(tq, fast_env):
 
 def test_between_finish_and_delete_runs_twice_by_design(tq, fast_env):
     job_id = tomqueue.enqueue(Record("w-finish"))
-    kill_at_pause(tq, paused_worker(tq, fast_env, "finished_before_delete"), "finished_before_delete")
+    kill_at_pause(
+        tq, paused_worker(tq, fast_env, "finished_before_delete"), "finished_before_delete"
+    )
     assert tq.count_runs("w-finish") == 1 and tq.job(job_id)["locked_by"] is not None
     tq.spawn("worker", env=fast_env)
     wait_until(lambda: tq.job(job_id) is None, timeout=20)

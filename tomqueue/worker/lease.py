@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class WorkerLease:
     """Holds ``pg_advisory_lock(namespace, key)`` for as long as the worker lives."""
 
-    def __init__(self, database_url: str, check_interval: float = 2.0) -> None:
+    def __init__(self, database_url: str, check_interval: float = 0.5) -> None:
         self.database_url = database_url
         self.key = secrets.randbelow(2**31 - 2) + 1
         self.name = f"{socket.gethostname()} pid:{os.getpid()} key:{self.key}"
@@ -77,6 +77,7 @@ class WorkerLease:
                         "take the worker lease again",
                         self.database_url,
                         attempts=None,
+                        max_delay=0.5,  # well inside the sweepers' orphan grace
                         should_stop=self._stop.is_set,
                     )
                 except Exception:

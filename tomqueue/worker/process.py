@@ -82,7 +82,7 @@ class Worker:
 
     def _sweep_loop(self) -> None:
         """Recover orphans and lost notifications now and then (safe in every worker)."""
-        sweeper = Sweeper(self.runtime)
+        sweeper = Sweeper(self.runtime, own_lease_key=self.lease.key)
         interval = self.runtime.settings.sweep_interval.total_seconds()
         while not self._stopping.wait(interval * random.uniform(0.8, 1.2)):
             try:
