@@ -59,6 +59,15 @@ _INSERT = text(
 )
 
 
+_FAST_LOCK = text(
+    f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :name, lock_key = :key,
+        updated_at = now()
+    WHERE id = :id AND failed_at IS NULL AND locked_by IS NULL AND run_at <= now()
+      AND {_DIGEST_SQL} = :digest
+    RETURNING {_COLUMNS}, now() AS db_now"""
+)
+
+
 @dataclass(frozen=True)
 class NewJob:
     """What enqueue asks the store to write."""
@@ -104,6 +113,8 @@ class JobStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # single-statement operations skip BEGIN/COMMIT: one round trip instead of three
+        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- enqueue ---------------------------------------------------------------------------
 
@@ -147,11 +158,25 @@ class JobStore:
     def lock_for_run(
         self, job_id: int, digest: str, worker_name: str, lease_key: int, max_crashes: int
     ) -> LockResult:
-        """Re-check the row under FOR UPDATE, decide, and lock it if it may run.
+        """Re-check the row, decide, and lock it if it may run.
 
-        One transaction, committed before the job runs: the lock is the row's
-        locked_by/lock_key, backed by the worker's live advisory lock, not a held transaction.
+        The common case — due, unlocked, not failed, digest matching — is one conditional
+        UPDATE in autocommit. Anything else falls back to reading the row FOR UPDATE and
+        deciding with ``admit``. Either way the lock is the row's locked_by/lock_key, backed
+        by the worker's live advisory lock, not a transaction held open while the job runs.
         """
+        with self.autocommit.connect() as conn:
+            locked = conn.execute(
+                _FAST_LOCK,
+                {"id": job_id, "digest": digest, "name": worker_name, "key": lease_key},
+            ).first()
+        if locked is not None:
+            return LockResult(Admission.RUN, snapshot_from(locked), locked._mapping["db_now"])
+        return self._lock_carefully(job_id, digest, worker_name, lease_key, max_crashes)
+
+    def _lock_carefully(
+        self, job_id: int, digest: str, worker_name: str, lease_key: int, max_crashes: int
+    ) -> LockResult:
         with self.engine.begin() as conn:
             found = conn.execute(
                 text(
@@ -220,7 +245,7 @@ class JobStore:
 
     def delete_succeeded(self, job_id: int, lease_key: int) -> bool:
         """Delete a finished job, if this worker still holds it."""
-        with self.engine.begin() as conn:
+        with self.autocommit.connect() as conn:
             result = conn.execute(
                 text("DELETE FROM tomqueue_jobs WHERE id = :id AND lock_key = :key"),
                 {"id": job_id, "key": lease_key},
@@ -236,7 +261,7 @@ class JobStore:
         run_at: datetime | None,
     ) -> JobSnapshot | None:
         """Unlock after a failed attempt: reschedule at ``run_at``, or fail for good if None."""
-        with self.engine.begin() as conn:
+        with self.autocommit.connect() as conn:
             row = conn.execute(
                 text(
                     f"""UPDATE tomqueue_jobs SET attempts = :attempts, last_error = :error,

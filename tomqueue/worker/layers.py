@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import queue
 import threading
 import time
 import traceback
@@ -234,18 +235,50 @@ def _raise_in_thread(thread: threading.Thread, exc_type: type[BaseException]) ->
     )
 
 
+class JobThread:
+    """A long-lived thread that runs one job at a time for a slot.
+
+    Reused from job to job, so a job's thread-local resources (a database connection, an
+    HTTP session) survive between jobs as they would in a plain loop; replaced only when a
+    job overruns its deadline and the thread has to be abandoned.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._tasks: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            try:
+                task()
+            except JobTimeout:
+                return  # abandoned: this thread's job overran; the slot has a new thread
+
+    def submit(self, task: Callable[[], None]) -> None:
+        self._tasks.put(task)
+
+    def stop(self) -> None:
+        self._tasks.put(None)
+
+
 class Timeout:
     """Enforces max_run_time, for any number of concurrent jobs in one process.
 
-    The job runs on a thread of its own while this layer waits with a deadline. On time-out
-    the attempt is recorded as failed at once and the slot moves on; JobTimeout is raised
-    inside the job's thread, so the job cannot continue past its next Python instruction
-    even if it is stuck in a blocking call (sleep, socket read) when time runs out.
+    The job runs on its slot's JobThread while this layer waits with a deadline. On
+    time-out the attempt is recorded as failed at once and the slot moves on with a fresh
+    thread; JobTimeout is raised inside the overrunning thread, so the job cannot continue
+    past its next Python instruction even if it is stuck in a blocking call (sleep, socket
+    read) when time runs out.
     """
 
     def __init__(self) -> None:
         self._abandoned: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     def abandoned_threads(self) -> int:
         """Timed-out job threads still stuck in a blocking call."""
@@ -253,27 +286,37 @@ class Timeout:
             self._abandoned = [t for t in self._abandoned if t.is_alive()]
             return len(self._abandoned)
 
+    def _job_thread(self) -> JobThread:
+        runner: JobThread | None = getattr(self._local, "runner", None)
+        if runner is None:
+            runner = JobThread(f"{threading.current_thread().name}-job")
+            self._local.runner = runner
+        return runner
+
     def __call__(self, ctx: WorkContext, call_next: Next) -> Outcome:
         assert ctx.job is not None
         limit = type(ctx.job).max_run_time_seconds()
         box: list[Outcome | BaseException] = []
+        done = threading.Event()
 
         def run() -> None:
             try:
                 box.append(call_next(ctx))
             except JobTimeout:
-                pass
+                raise
             except BaseException as exc:  # handed back to the slot thread below
                 box.append(exc)
+            finally:
+                done.set()
 
-        thread = threading.Thread(target=run, name=f"tomqueue-job-{ctx.job_id}", daemon=True)
-        thread.start()
-        thread.join(limit)
-        if thread.is_alive():
+        runner = self._job_thread()
+        runner.submit(run)
+        if not done.wait(limit):
             ctx.timed_out = True
-            _raise_in_thread(thread, JobTimeout)
+            self._local.runner = None  # the next job gets a fresh thread
+            _raise_in_thread(runner.thread, JobTimeout)
             with self._lock:
-                self._abandoned.append(thread)
+                self._abandoned.append(runner.thread)
             exc = JobTimeout(f"job {ctx.job_id} exceeded max_run_time of {limit:g}s")
             ctx.error = exc
             ctx.error_text = f"JobTimeout: {exc}"
