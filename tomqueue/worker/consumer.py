@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -22,10 +23,12 @@ import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from tomqueue.broker import BROKER_ERRORS, Topology, connect, declare_topology
-from tomqueue.priority import LEVELS_IN_ORDER
+from tomqueue.priority import LEVELS_IN_ORDER, PriorityLevel
 from tomqueue.settings import Settings
 
 log = logging.getLogger(__name__)
+
+EMPTY_RECHECK = 0.01  # seconds a level found empty is not asked again
 
 
 class AmqpDelivery:
@@ -50,6 +53,15 @@ class AmqpDelivery:
         self.rank = rank
         self._settled = False
         self._lock = threading.Lock()
+        self.locked_at: float | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self._settled
+
+    def mark_locked(self) -> None:
+        """The row is locked: from now on an early ack loses nothing (the lease protects)."""
+        self.locked_at = time.monotonic()
 
     def _claim(self) -> bool:
         with self._lock:
@@ -92,6 +104,9 @@ class PriorityConsumer:
         self._requests_lock = threading.Lock()
         self._consumer_tags: list[str] = []
         self._arrived: list[AmqpDelivery] = []
+        self._empty_until: dict[PriorityLevel, float] = {}
+        self._in_flight: set[AmqpDelivery] = set()
+        self._next_early_ack_check = 0.0
 
     # -- slot threads ----------------------------------------------------------------------
 
@@ -184,6 +199,7 @@ class PriorityConsumer:
         self._serve()
         self._connection.process_data_events(time_limit=0 if self._arrived else time_limit)
         self._serve()
+        self._ack_long_runners()
 
     def _pending(self) -> list[PopRequest]:
         with self._requests_lock:
@@ -231,23 +247,50 @@ class PriorityConsumer:
             pending.pop(0)
 
     def _get_highest(self) -> AmqpDelivery | None:
+        """basic_get on each level in order; a level just found empty is skipped for
+        EMPTY_RECHECK seconds, which halves the round trips while a lower level drains and
+        delays a newly arrived higher job by at most that long."""
         channel = self._get_channel
         assert channel is not None
+        now = time.monotonic()
         for level in LEVELS_IN_ORDER:
+            if self._empty_until.get(level, 0.0) > now:
+                continue
             method, _properties, body = channel.basic_get(
                 self.topology.queue_for(level), auto_ack=False
             )
-            if method is not None:
-                return AmqpDelivery(
-                    self,
-                    channel,
-                    self._generation,
-                    method.delivery_tag,
-                    body,
-                    method.redelivered,
-                    level.rank,
-                )
+            if method is None:
+                self._empty_until[level] = now + EMPTY_RECHECK
+                continue
+            if method.message_count == 0:
+                self._empty_until[level] = now + EMPTY_RECHECK
+            delivery = AmqpDelivery(
+                self,
+                channel,
+                self._generation,
+                method.delivery_tag,
+                body,
+                method.redelivered,
+                level.rank,
+            )
+            self._in_flight.add(delivery)
+            return delivery
         return None
+
+    def _ack_long_runners(self) -> None:
+        """Ack the messages of jobs locked longer than early_ack_after, before RabbitMQ's
+        consumer_timeout closes the channel under them; the row's lease protects them."""
+        now = time.monotonic()
+        if now < self._next_early_ack_check:
+            return
+        self._next_early_ack_check = now + 0.5
+        limit = self.settings.early_ack_after.total_seconds()
+        for delivery in list(self._in_flight):
+            if delivery.settled or delivery.generation != self._generation:
+                self._in_flight.discard(delivery)
+            elif delivery.locked_at is not None and now - delivery.locked_at >= limit:
+                delivery.ack()
+                self._in_flight.discard(delivery)
 
     def _start_waiting(self) -> None:
         channel = self._wait_channel
@@ -276,7 +319,7 @@ class PriorityConsumer:
     ) -> None:
         rank = self._tag_rank.get(method.consumer_tag, len(LEVELS_IN_ORDER))
         self._arrived.append(
-            AmqpDelivery(
+            delivery := AmqpDelivery(
                 self,
                 channel,
                 self._generation,
@@ -286,3 +329,4 @@ class PriorityConsumer:
                 rank,
             )
         )
+        self._in_flight.add(delivery)

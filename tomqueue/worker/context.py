@@ -22,6 +22,8 @@ class Delivery(Protocol):
 
     def nack(self, requeue: bool) -> None: ...
 
+    def mark_locked(self) -> None: ...
+
 
 @dataclass
 class WorkContext:

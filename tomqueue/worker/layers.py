@@ -151,12 +151,9 @@ class LockJob:
             return Outcome.FAILED
         if decision is Admission.RUN_AFTER_CRASH:
             log.warning("job %s: its worker %s died; running it again", row.id, row.last_error)
-        early_ack = self._arm_early_ack(ctx)
-        try:
-            outcome = call_next(ctx)
-        finally:
-            if early_ack is not None:
-                early_ack.cancel()
+        if ctx.delivery is not None:
+            ctx.delivery.mark_locked()  # long jobs get their message acked early
+        outcome = call_next(ctx)
         if outcome is Outcome.SUCCEEDED:
             # delete, then (in Pop) ack: a crash between them gives a redelivery that
             # finds no row and is dropped
@@ -197,17 +194,6 @@ class LockJob:
         log.info("job %s failed (attempt %s); retry at %s", row.id, attempts, run_at)
         ctx.wake_deferred = updated
         return Outcome.RETRY_SCHEDULED
-
-    def _arm_early_ack(self, ctx: WorkContext) -> threading.Timer | None:
-        """Ack a long job's message before RabbitMQ's consumer_timeout would close the
-        channel; from then on the row's lease, not the message, protects the job."""
-        delivery = ctx.delivery
-        if delivery is None:
-            return None
-        timer = threading.Timer(self.runtime.settings.early_ack_after.total_seconds(), delivery.ack)
-        timer.daemon = True
-        timer.start()
-        return timer
 
 
 def wake_deferred_manager(runtime: Runtime, row: JobSnapshot) -> None:
