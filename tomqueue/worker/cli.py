@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -11,6 +12,7 @@ from tomqueue.logs import configure_process_logging
 from tomqueue.runtime import get_runtime
 from tomqueue.settings import configure
 from tomqueue.worker.process import Worker
+from tomqueue.worker.supervisor import Supervisor, child_command
 
 
 @click.command(name="tomqueue-worker")
@@ -25,6 +27,14 @@ from tomqueue.worker.process import Worker
 )
 @click.option("--prefix", default=None, help="Overrides TOMQUEUE_PREFIX.")
 @click.option(
+    "--processes",
+    "-p",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes under one supervisor that restarts any that die.",
+)
+@click.option(
     "--max-jobs",
     type=click.IntRange(min=1),
     default=None,
@@ -35,6 +45,7 @@ def main(
     apps: tuple[str, ...],
     concurrency: int,
     prefix: str | None,
+    processes: int,
     max_jobs: int | None,
     log_level: str,
 ) -> None:
@@ -48,6 +59,12 @@ def main(
             importlib.import_module(module)
         except ImportError as exc:
             raise click.UsageError(f"cannot import --app {module}: {exc}") from exc
+    if processes > 1:
+        if prefix:
+            os.environ["TOMQUEUE_PREFIX"] = prefix
+        supervisor = Supervisor(child_command(apps, concurrency, log_level), processes)
+        supervisor.install_signal_handlers()
+        sys.exit(supervisor.run())
     worker = Worker(get_runtime(), concurrency=concurrency, max_jobs=max_jobs)
     worker.install_signal_handlers()
     sys.exit(worker.run())
