@@ -72,8 +72,9 @@ class Supervisor:
                 if code is None:
                     continue
                 lived = now - self._started_at[index]
-                # quick deaths in a row back off, up to 30 s; a long life resets the pause
-                self._backoff[index] = 1.0 if lived > 30 else min(self._backoff[index] * 2, 30.0)
+                # deaths within seconds of starting back off, up to 30 s; a child that lived
+                # a while (killed by an operator, an OOM) is back in a second
+                self._backoff[index] = 1.0 if lived > 5 else min(self._backoff[index] * 2, 30.0)
                 how = f"signal {-code}" if code < 0 else f"exit code {code}"
                 log.warning(
                     "worker %s (pid %s) died with %s after %.1fs; restarting in %.0fs",
