@@ -1,0 +1,1 @@
+"""Benchmarks: run with bin/bench, bin/bench-deferred and bin/bench-faults."""

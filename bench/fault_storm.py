@@ -1,0 +1,262 @@
+"""Fault benchmark: SIGKILL storm, broker restart, PostgreSQL restart; jobs lost must be 0.
+
+Run with bin/bench-faults. Prints a Markdown table; see docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+ADMIN = "postgresql://tomqueue:tomqueue@127.0.0.1:5432/tomqueue"
+AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+
+def fresh_database(name: str) -> str:
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    url = f"postgresql+psycopg://tomqueue:tomqueue@127.0.0.1:5432/{name}"
+    env = environment(url, name)
+    subprocess.run([BIN / "tomqueue", "migrate"], env=env, check=True, capture_output=True)
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE storm_runs (key int, event text, pid int, "
+            "at timestamptz DEFAULT clock_timestamp())"
+        )
+    return url
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def environment(url: str, prefix: str) -> dict[str, str]:
+    return dict(
+        os.environ,
+        TOMQUEUE_DATABASE_URL=url,
+        TOMQUEUE_AMQP_URL=AMQP,
+        TOMQUEUE_PREFIX=f"storm.{prefix}",
+        PYTHONPATH=str(ROOT),
+    )
+
+
+def enqueue_all(env: dict[str, str], count: int, seconds: float) -> None:
+    code = (
+        "import tomqueue; from bench.storm_jobs import StormJob\n"
+        f"for start in range(0, {count}, 500):\n"
+        f"    tomqueue.enqueue_many([StormJob(k, {seconds}) for k in range(start, "
+        f"min({count}, start + 500))])\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+
+def start_system(
+    env: dict[str, str], processes: int, concurrency: int
+) -> list[subprocess.Popen[bytes]]:
+    supervisor = subprocess.Popen(
+        [
+            BIN / "tomqueue-worker",
+            "--app",
+            "bench.storm_jobs",
+            "--processes",
+            str(processes),
+            "--concurrency",
+            str(concurrency),
+            "--log-level",
+            "ERROR",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    deferred = subprocess.Popen(
+        [BIN / "tomqueue-deferred", "--log-level", "ERROR"], env=env, cwd=ROOT
+    )
+    return [supervisor, deferred]
+
+
+def stop_system(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def completed(url: str) -> int:
+    with psycopg.connect(libpq(url)) as conn:
+        row = conn.execute(
+            "SELECT count(DISTINCT key) FROM storm_runs WHERE event = 'end'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def summary(url: str, count: int) -> dict[str, float]:
+    with psycopg.connect(libpq(url)) as conn:
+        ends = dict(
+            conn.execute(
+                "SELECT key, count(*) FROM storm_runs WHERE event = 'end' GROUP BY key"
+            ).fetchall()
+        )
+        starts = dict(
+            conn.execute(
+                "SELECT key, count(*) FROM storm_runs WHERE event = 'start' GROUP BY key"
+            ).fetchall()
+        )
+        pending = conn.execute("SELECT count(*) FROM tomqueue_jobs").fetchone()[0]
+        failed = conn.execute(
+            "SELECT count(*) FROM tomqueue_jobs WHERE failed_at IS NOT NULL"
+        ).fetchone()[0]
+    return {
+        "jobs": count,
+        "lost": sum(1 for key in range(count) if key not in ends),
+        "rows left": pending,
+        "failed": failed,
+        "completed twice": sum(1 for n in ends.values() if n > 1),
+        "started more than once": sum(1 for n in starts.values() if n > 1),
+    }
+
+
+def recovery_times(url: str, kills: list[tuple[int, float]]) -> list[float]:
+    """For each killed pid: its unfinished jobs, and how long until each started again."""
+    delays: list[float] = []
+    with psycopg.connect(libpq(url)) as conn:
+        for pid, killed_at in kills:
+            rows = conn.execute(
+                """SELECT s.key, (SELECT min(extract(epoch FROM r.at)) FROM storm_runs r
+                                  WHERE r.key = s.key AND r.event = 'start'
+                                    AND extract(epoch FROM r.at) > %s)
+                   FROM storm_runs s
+                   WHERE s.pid = %s AND s.event = 'start' AND NOT EXISTS (
+                       SELECT 1 FROM storm_runs e WHERE e.key = s.key AND e.event = 'end'
+                       AND e.pid = s.pid)""",
+                (killed_at, pid),
+            ).fetchall()
+            delays += [float(restart) - killed_at for _, restart in rows if restart is not None]
+    return delays
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]
+
+
+def storm(count: int, interval: float, seconds: float) -> dict[str, float]:
+    url = fresh_database("tq_storm")
+    env = environment(url, "storm")
+    enqueue_all(env, count, seconds)
+    procs = start_system(env, processes=4, concurrency=2)
+    supervisor = psutil.Process(procs[0].pid)
+    kills: list[tuple[int, float]] = []
+    started = time.time()
+    deadline = started + 900
+    next_kill = started + interval
+    while completed(url) < count and time.time() < deadline:
+        if time.time() >= next_kill:
+            children = supervisor.children()
+            if children:
+                victim = random.choice(children)
+                kills.append((victim.pid, time.time()))
+                victim.send_signal(signal.SIGKILL)
+            next_kill += interval
+        time.sleep(0.05)
+    elapsed = time.time() - started
+    time.sleep(2)
+    stop_system(procs)
+    result = summary(url, count)
+    delays = sorted(recovery_times(url, kills))
+    result.update(
+        {
+            "workers killed": len(kills),
+            "orphaned jobs": len(delays),
+            "recovery p50 (s)": round(statistics.median(delays), 2) if delays else 0.0,
+            "recovery p99 (s)": round(delays[min(len(delays) - 1, int(len(delays) * 0.99))], 2)
+            if delays
+            else 0.0,
+            "recovery max (s)": round(delays[-1], 2) if delays else 0.0,
+            "wall time (s)": round(elapsed, 1),
+        }
+    )
+    return result
+
+
+def restart_run(kind: str, count: int, seconds: float) -> dict[str, float]:
+    url = fresh_database(f"tq_{kind}")
+    env = environment(url, kind)
+    enqueue_all(env, count, seconds)
+    procs = start_system(env, processes=2, concurrency=4)
+    started = time.time()
+    while completed(url) < count // 3:
+        time.sleep(0.05)
+    before_rate = completed(url) / (time.time() - started)
+    script = "rabbitmq-restart" if kind == "broker" else "postgres-restart"
+    outage_at = time.time()
+    subprocess.run([ROOT / "bin" / script], check=True)
+    back_at = time.time()
+    # full throughput again: the first second-long window, after the server is back, in
+    # which at least 80 % of the pre-outage rate is reached
+    recovered_at = None
+    last, last_t = completed_safe(url), time.time()
+    while completed_safe(url) < count and time.time() < back_at + 300:
+        time.sleep(1)
+        now_done, now_t = completed_safe(url), time.time()
+        if recovered_at is None and (now_done - last) / (now_t - last_t) >= 0.8 * before_rate:
+            recovered_at = now_t
+        last, last_t = now_done, now_t
+    time.sleep(2)
+    stop_system(procs)
+    result = summary(url, count)
+    result.update(
+        {
+            "outage (s)": round(back_at - outage_at, 1),
+            "full throughput again after server back (s)": (
+                round(recovered_at - back_at, 1) if recovered_at else float("nan")
+            ),
+            "rate before (jobs/s)": round(before_rate),
+        }
+    )
+    return result
+
+
+def completed_safe(url: str) -> int:
+    for _ in range(100):
+        try:
+            return completed(url)
+        except psycopg.OperationalError:
+            time.sleep(0.2)
+    raise RuntimeError("database did not come back")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--kill-every", type=float, default=2.0)
+    parser.add_argument("--job-seconds", type=float, default=0.02)
+    parser.add_argument("--skip-restarts", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    results = {"SIGKILL storm": storm(args.jobs, args.kill_every, args.job_seconds)}
+    if not args.skip_restarts:
+        results["RabbitMQ restart"] = restart_run("broker", 3000, args.job_seconds)
+        results["PostgreSQL restart"] = restart_run("postgres", 3000, args.job_seconds)
+    for name, figures in results.items():
+        print(f"\n### {name}\n\n| figure | value |\n|---|---|")
+        for key, value in figures.items():
+            print(f"| {key} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
