@@ -20,8 +20,11 @@ def test_supervisor_restarts_a_killed_child_and_stops_cleanly(tq, fast_env):
     wait_until(lambda: tq.count_runs("sup", "start") == 1, timeout=20)
     pid = tq.scalar("SELECT pid FROM test_runs WHERE label = 'sup'")
     psutil.Process(pid).send_signal(signal.SIGKILL)
-    wait_until(lambda: len(parent.children()) == 2 and pid not in {c.pid for c in parent.children()},
-               timeout=20, message="child restarted")
+    wait_until(
+        lambda: len(parent.children()) == 2 and pid not in {c.pid for c in parent.children()},
+        timeout=20,
+        message="child restarted",
+    )
     wait_until(lambda: tq.job(job_id) is None, timeout=20, message="job recovered")
     after = tomqueue.enqueue(Record("after"))
     wait_until(lambda: tq.job(after) is None, timeout=20)
