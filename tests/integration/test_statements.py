@@ -1,0 +1,34 @@
+"""Database round trips per job, counted: the worker's hot path is two statements."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event
+
+import tomqueue
+from tests.conftest import wait_until
+from tests.jobs import Record
+from tomqueue.runtime import get_runtime
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_successful_job_costs_two_statements_and_no_transaction(tq, run_worker):
+    tomqueue.configure(sweep_interval=timedelta(hours=1))  # keep the sweeper out of the count
+    ids = tomqueue.enqueue_many([Record(f"s{n}") for n in range(50)])
+    engine = get_runtime().engine
+    statements: list[str] = []
+    in_transaction: list[bool] = []
+
+    def seen(conn, cursor, sql, params, context, many):
+        statements.append(sql)
+        in_transaction.append(not conn.connection.dbapi_connection.autocommit)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    run_worker(concurrency=2)
+    wait_until(lambda: all(tq.job(i) is None for i in ids), timeout=30)
+    locks = [s for s in statements if s.lstrip().startswith("UPDATE tomqueue_jobs SET locked_at")]
+    deletes = [s for s in statements if s.lstrip().startswith("DELETE FROM tomqueue_jobs")]
+    assert len(locks) == 50 and len(deletes) == 50
+    assert len(statements) == 100, statements[:5]
+    assert not any(in_transaction)  # autocommit: no BEGIN/COMMIT round trips
