@@ -362,12 +362,19 @@ class JobStore:
 
     def mark_released(self, ids: Sequence[int]) -> None:
         """Record that notifications for these rows' current run_at went out."""
+        self._set_released(ids, released=True)
+
+    def unrelease(self, ids: Sequence[int]) -> None:
+        """Hand jobs whose announcement failed to the deferred manager, which releases them."""
+        self._set_released(ids, released=False)
+
+    def _set_released(self, ids: Sequence[int], released: bool) -> None:
         if not ids:
             return
-        with self.engine.begin() as conn:
+        with self.autocommit.connect() as conn:
             conn.execute(
                 text(
-                    "UPDATE tomqueue_jobs SET released_at = now() "
+                    f"UPDATE tomqueue_jobs SET released_at = {'now()' if released else 'NULL'} "
                     "WHERE id = ANY(CAST(:ids AS bigint[])) AND failed_at IS NULL"
                 ),
                 {"ids": list(ids)},
@@ -388,19 +395,6 @@ class JobStore:
         with self.engine.connect() as conn:
             value: datetime = conn.execute(text("SELECT now()")).scalar_one()
             return value
-
-    def unrelease(self, ids: Sequence[int]) -> None:
-        """Hand jobs whose announcement failed to the deferred manager, which releases them."""
-        if not ids:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "UPDATE tomqueue_jobs SET released_at = NULL "
-                    "WHERE id = ANY(CAST(:ids AS bigint[])) AND failed_at IS NULL"
-                ),
-                {"ids": list(ids)},
-            )
 
     # -- deferred manager ------------------------------------------------------------------
 

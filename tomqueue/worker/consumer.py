@@ -18,6 +18,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
@@ -264,18 +265,16 @@ class PriorityConsumer:
                 continue
             if method.message_count == 0:
                 self._empty_until[level] = now + EMPTY_RECHECK
-            delivery = AmqpDelivery(
-                self,
-                channel,
-                self._generation,
-                method.delivery_tag,
-                body,
-                method.redelivered,
-                level.rank,
-            )
-            self._in_flight.add(delivery)
-            return delivery
+            return self._track(channel, method, body, level.rank)
         return None
+
+    def _track(self, channel: BlockingChannel, method: Any, body: bytes, rank: int) -> AmqpDelivery:
+        """Wrap a message from basic_get or a push, and watch it until it is settled."""
+        delivery = AmqpDelivery(
+            self, channel, self._generation, method.delivery_tag, body, method.redelivered, rank
+        )
+        self._in_flight.add(delivery)
+        return delivery
 
     def _ack_long_runners(self) -> None:
         """Ack the messages of jobs locked longer than early_ack_after, before RabbitMQ's
@@ -318,15 +317,4 @@ class PriorityConsumer:
         body: bytes,
     ) -> None:
         rank = self._tag_rank.get(method.consumer_tag, len(LEVELS_IN_ORDER))
-        self._arrived.append(
-            delivery := AmqpDelivery(
-                self,
-                channel,
-                self._generation,
-                method.delivery_tag,
-                body,
-                method.redelivered,
-                rank,
-            )
-        )
-        self._in_flight.add(delivery)
+        self._arrived.append(self._track(channel, method, body, rank))
