@@ -107,6 +107,7 @@ class PriorityConsumer:
         self._arrived: list[AmqpDelivery] = []
         self._empty_until: dict[PriorityLevel, float] = {}
         self._in_flight: set[AmqpDelivery] = set()
+        self._settles: deque[tuple[AmqpDelivery, bool, bool]] = deque()
         self._next_early_ack_check = 0.0
 
     # -- slot threads ----------------------------------------------------------------------
@@ -126,23 +127,24 @@ class PriorityConsumer:
             return request.delivery
 
     def settle(self, delivery: AmqpDelivery, ack: bool, requeue: bool) -> None:
-        """Queue an ack or nack for the connection thread."""
-        connection = self._connection
-        if connection is None or delivery.generation != self._generation:
-            return  # that channel is gone: RabbitMQ has requeued the message already
+        """Queue an ack or nack for the connection thread.
 
-        def settle_now() -> None:
+        No wake-up is sent: the slot asks for its next message right after, and that
+        request wakes the connection thread, which sends every queued settle first (an idle
+        loop also sends them within its 0.2 s tick). One wake-up per job instead of two.
+        """
+        if delivery.generation == self._generation:
+            self._settles.append((delivery, ack, requeue))
+
+    def _send_settles(self) -> None:
+        while self._settles:
+            delivery, ack, requeue = self._settles.popleft()
             if delivery.generation != self._generation or not delivery.channel.is_open:
-                return
+                continue  # that channel is gone: RabbitMQ has requeued the message already
             if ack:
                 delivery.channel.basic_ack(delivery.delivery_tag)
             else:
                 delivery.channel.basic_nack(delivery.delivery_tag, requeue=requeue)
-
-        try:
-            connection.add_callback_threadsafe(settle_now)
-        except BROKER_ERRORS:
-            log.debug("connection closed before a settle; the broker requeues the message")
 
     def _wake(self) -> None:
         connection = self._connection
@@ -189,6 +191,7 @@ class PriorityConsumer:
     def close(self) -> None:
         if self.connected:
             assert self._connection is not None
+            self._send_settles()
             self._cancel_waiting()
             self._connection.process_data_events(time_limit=0)
             self._connection.close()
@@ -197,8 +200,12 @@ class PriorityConsumer:
     def run_once(self, time_limit: float) -> None:
         """Serve waiting slots, then let pika run (heartbeats, settles) for a while."""
         assert self._connection is not None
+        self._send_settles()
         self._serve()
-        self._connection.process_data_events(time_limit=0 if self._arrived else time_limit)
+        self._connection.process_data_events(
+            time_limit=0 if (self._arrived or self._settles) else time_limit
+        )
+        self._send_settles()
         self._serve()
         self._ack_long_runners()
 
