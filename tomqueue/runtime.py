@@ -16,13 +16,14 @@ from tomqueue.store import JobStore
 class Runtime:
     """Long-lived resources for one set of settings; nothing connects until first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pool_size: int = 5) -> None:
         self.settings = settings
         self.topology = Topology(settings.prefix)
+        self.pool_size = pool_size
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.database_url)
+        return make_engine(self.settings.database_url, pool_size=self.pool_size)
 
     @cached_property
     def store(self) -> JobStore:

@@ -6,7 +6,9 @@ transaction: no transaction stays open while a job runs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -115,6 +117,26 @@ class JobStore:
         self.engine = engine
         # single-statement operations skip BEGIN/COMMIT: one round trip instead of three
         self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._local = threading.local()
+
+    @contextmanager
+    def _hot(self) -> Iterator[Connection]:
+        """The calling thread's own autocommit connection, kept between calls.
+
+        Worker slots lock and finish a job every few milliseconds; checking a connection
+        out of the pool and resetting it each time costs more CPU than the statement. A
+        connection found dead is dropped, and the caller's retry opens a new one.
+        """
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._local.conn = self.autocommit.connect()
+        try:
+            yield conn
+        except DBAPIError as exc:
+            if exc.connection_invalidated or conn.invalidated:
+                self._local.conn = None
+                conn.close()
+            raise
 
     # -- enqueue ---------------------------------------------------------------------------
 
@@ -165,7 +187,7 @@ class JobStore:
         deciding with ``admit``. Either way the lock is the row's locked_by/lock_key, backed
         by the worker's live advisory lock, not a transaction held open while the job runs.
         """
-        with self.autocommit.connect() as conn:
+        with self._hot() as conn:
             locked = conn.execute(
                 _FAST_LOCK,
                 {"id": job_id, "digest": digest, "name": worker_name, "key": lease_key},
@@ -245,7 +267,7 @@ class JobStore:
 
     def delete_succeeded(self, job_id: int, lease_key: int) -> bool:
         """Delete a finished job, if this worker still holds it."""
-        with self.autocommit.connect() as conn:
+        with self._hot() as conn:
             result = conn.execute(
                 text("DELETE FROM tomqueue_jobs WHERE id = :id AND lock_key = :key"),
                 {"id": job_id, "key": lease_key},
@@ -261,7 +283,7 @@ class JobStore:
         run_at: datetime | None,
     ) -> JobSnapshot | None:
         """Unlock after a failed attempt: reschedule at ``run_at``, or fail for good if None."""
-        with self.autocommit.connect() as conn:
+        with self._hot() as conn:
             row = conn.execute(
                 text(
                     f"""UPDATE tomqueue_jobs SET attempts = :attempts, last_error = :error,

@@ -9,8 +9,8 @@ import sys
 import click
 
 from tomqueue.logs import configure_process_logging
-from tomqueue.runtime import get_runtime
-from tomqueue.settings import configure
+from tomqueue.runtime import Runtime
+from tomqueue.settings import configure, current_settings
 from tomqueue.worker.process import Worker
 from tomqueue.worker.supervisor import Supervisor, child_command
 
@@ -65,6 +65,8 @@ def main(
         supervisor = Supervisor(child_command(apps, concurrency, log_level), processes)
         supervisor.install_signal_handlers()
         sys.exit(supervisor.run())
-    worker = Worker(get_runtime(), concurrency=concurrency, max_jobs=max_jobs)
+    # each slot keeps a connection of its own; the rest of the pool serves sweeps and hooks
+    runtime = Runtime(current_settings(), pool_size=concurrency + 4)
+    worker = Worker(runtime, concurrency=concurrency, max_jobs=max_jobs)
     worker.install_signal_handlers()
     sys.exit(worker.run())
