@@ -140,3 +140,20 @@ def test_stale_digest_and_deleted_rows_are_dropped(tq, run_worker):
     assert tq.count_runs("gone") == 0
     assert tq.count_runs("stale") == 0
     assert tq.job(stale)["locked_by"] is None  # untouched: waiting for the sweep / republish
+
+
+def test_high_jobs_overtake_a_bulk_backlog_that_is_already_draining(tq, run_worker):
+    tomqueue.configure(priority_map={1: tomqueue.HIGH_PRIORITY, 9: tomqueue.BULK_PRIORITY})
+    tomqueue.enqueue_many([Record(f"bulk{n}") for n in range(300)], priority=9)
+    run_worker()
+    wait_until(lambda: tq.scalar("SELECT count(*) FROM test_runs") >= 50, timeout=30)
+    for n in range(5):
+        tomqueue.enqueue(Record(f"high{n}"), priority=1)
+    enqueued_at = tq.scalar("SELECT clock_timestamp()")
+    wait_until(lambda: tq.count_runs("high4") == 1, timeout=30)
+    last_high = tq.scalar("SELECT max(at) FROM test_runs WHERE label LIKE 'high%%'")
+    bulk_between = tq.scalar(
+        "SELECT count(*) FROM test_runs WHERE label LIKE 'bulk%%' AND at > %s AND at < %s",
+        enqueued_at, last_high,
+    )
+    assert bulk_between <= 2, f"{bulk_between} bulk jobs ran while high jobs waited"

@@ -2,13 +2,15 @@
 
 All pika calls happen on the thread that calls ``run_once`` (the worker's main thread);
 slot threads only ask for messages (``pop``) and settle them (``ack``/``nack``), and those
-requests cross over through ``add_callback_threadsafe``, so heartbeats keep flowing while
-jobs run for hours.
+requests cross over to it, so heartbeats keep flowing while jobs run for hours.
 
-A message is fetched only when a slot asks for one, so a worker never hoards messages that
-another worker could run: the strict priority order holds across the whole fleet. With a
-backlog, ``basic_get`` is tried on each level in order; when every queue is empty, the
-consumer subscribes to all four and sleeps until RabbitMQ pushes something (no polling).
+The consumer subscribes to the four level queues (highest first) with a prefetch of
+``concurrency + 1`` per queue, so that while a slot runs a job of some level, the next
+message of that level is already in hand: a free slot always gets the highest level that
+has anything waiting, without a round trip and without polling. Messages in hand are never
+hoarded: when no slot has asked for one for HOARD_LIMIT seconds (every slot is busy with
+long jobs), the consumer unsubscribes and hands them back to RabbitMQ for other workers,
+and subscribes again when a slot is free.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from tomqueue.broker import BROKER_ERRORS, Topology, connect, declare_topology
-from tomqueue.priority import LEVELS_IN_ORDER, PriorityLevel
+from tomqueue.priority import LEVELS_IN_ORDER
 from tomqueue.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EMPTY_RECHECK = 0.01  # seconds a level found empty is not asked again
+HOARD_LIMIT = 0.1  # seconds messages may wait in hand while every slot is busy
 
 
 class AmqpDelivery:
@@ -93,22 +95,21 @@ class PopRequest:
 class PriorityConsumer:
     """Owns the worker's AMQP connection; used by one thread, served to many."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, concurrency: int = 1) -> None:
         self.settings = settings
         self.topology = Topology(settings.prefix)
-        self._tag_rank: dict[str, int] = {}
+        self.prefetch = concurrency + 1
         self._connection: BlockingConnection | None = None
-        self._get_channel: BlockingChannel | None = None
-        self._wait_channel: BlockingChannel | None = None
+        self._channel: BlockingChannel | None = None
         self._generation = 0
         self._requests: deque[PopRequest] = deque()
         self._requests_lock = threading.Lock()
-        self._consumer_tags: list[str] = []
-        self._arrived: list[AmqpDelivery] = []
-        self._empty_until: dict[PriorityLevel, float] = {}
+        self._tag_rank: dict[str, int] = {}
+        self._in_hand: list[deque[AmqpDelivery]] = [deque() for _ in LEVELS_IN_ORDER]
         self._in_flight: set[AmqpDelivery] = set()
         self._settles: deque[tuple[AmqpDelivery, bool, bool]] = deque()
         self._next_early_ack_check = 0.0
+        self._last_request = time.monotonic()
 
     # -- slot threads ----------------------------------------------------------------------
 
@@ -136,21 +137,11 @@ class PriorityConsumer:
         if delivery.generation == self._generation:
             self._settles.append((delivery, ack, requeue))
 
-    def _send_settles(self) -> None:
-        while self._settles:
-            delivery, ack, requeue = self._settles.popleft()
-            if delivery.generation != self._generation or not delivery.channel.is_open:
-                continue  # that channel is gone: RabbitMQ has requeued the message already
-            if ack:
-                delivery.channel.basic_ack(delivery.delivery_tag)
-            else:
-                delivery.channel.basic_nack(delivery.delivery_tag, requeue=requeue)
-
     def _wake(self) -> None:
         connection = self._connection
         if connection is not None:
             try:
-                connection.add_callback_threadsafe(lambda: None)
+                connection.add_callback_threadsafe(_nothing)
             except BROKER_ERRORS:
                 log.debug("connection closed; nothing to wake")
 
@@ -160,28 +151,27 @@ class PriorityConsumer:
     def connected(self) -> bool:
         return self._connection is not None and self._connection.is_open
 
+    @property
+    def subscribed(self) -> bool:
+        return bool(self._tag_rank)
+
     def connect(self) -> None:
-        """Open the connection and channels; raises BrokerUnavailableError when down."""
+        """Open the connection and channel; raises BrokerUnavailableError when down."""
         connection = connect(self.settings)
-        get_channel = connection.channel()
-        declare_topology(get_channel, self.topology, self.settings.quorum_queues)
-        wait_channel = connection.channel()
-        # one unacked message per waiting consumer: a wake-up, not a hoard
-        wait_channel.basic_qos(prefetch_count=1)
+        channel = connection.channel()
+        declare_topology(channel, self.topology, self.settings.quorum_queues)
+        channel.basic_qos(prefetch_count=self.prefetch)  # per consumer, i.e. per level
         self._generation += 1
         self._connection = connection
-        self._get_channel = get_channel
-        self._wait_channel = wait_channel
-        self._consumer_tags = []
-        self._arrived = []
+        self._channel = channel
+        self._forget_subscription()
 
     def lost(self) -> None:
-        """Forget a broken connection; in-hand messages are requeued by the broker."""
+        """Forget a broken connection; messages in hand are requeued by the broker."""
         connection = self._connection
-        self._connection = self._get_channel = self._wait_channel = None
+        self._connection = self._channel = None
         self._generation += 1
-        self._consumer_tags = []
-        self._arrived = []
+        self._forget_subscription()
         if connection is not None and connection.is_open:
             try:
                 connection.close()
@@ -192,22 +182,76 @@ class PriorityConsumer:
         if self.connected:
             assert self._connection is not None
             self._send_settles()
-            self._cancel_waiting()
+            self._unsubscribe()
+            self._send_settles()
             self._connection.process_data_events(time_limit=0)
             self._connection.close()
         self._connection = None
 
     def run_once(self, time_limit: float) -> None:
-        """Serve waiting slots, then let pika run (heartbeats, settles) for a while."""
+        """Serve waiting slots, then let pika run (pushes, heartbeats, settles) a while."""
         assert self._connection is not None
         self._send_settles()
         self._serve()
-        self._connection.process_data_events(
-            time_limit=0 if (self._arrived or self._settles) else time_limit
-        )
+        busy = self._settles or (self._pending() and any(self._in_hand))
+        self._connection.process_data_events(time_limit=0 if busy else time_limit)
         self._send_settles()
         self._serve()
         self._ack_long_runners()
+
+    def _forget_subscription(self) -> None:
+        self._tag_rank = {}
+        self._in_hand = [deque() for _ in LEVELS_IN_ORDER]
+
+    def _subscribe(self) -> None:
+        channel = self._channel
+        assert channel is not None
+        # highest level first, so that its messages are the first pushed
+        for level in LEVELS_IN_ORDER:
+            tag = channel.basic_consume(
+                self.topology.queue_for(level), self._on_push, auto_ack=False
+            )
+            self._tag_rank[tag] = level.rank
+
+    def _unsubscribe(self) -> None:
+        """Stop the pushes and give back what is in hand, for other workers to take."""
+        channel = self._channel
+        tags = list(self._tag_rank)
+        if channel is not None and channel.is_open:
+            for tag in tags:
+                channel.basic_cancel(tag)  # pika requeues what was pushed but not dispatched
+        for waiting in self._in_hand:
+            while waiting:
+                waiting.popleft().nack(requeue=True)
+        self._tag_rank = {}
+
+    def _on_push(
+        self,
+        channel: BlockingChannel,
+        method: pika.spec.Basic.Deliver,
+        properties: pika.spec.BasicProperties,
+        body: bytes,
+    ) -> None:
+        rank = self._tag_rank.get(method.consumer_tag, len(LEVELS_IN_ORDER) - 1)
+        self._in_hand[rank].append(self._track(channel, method, body, rank))
+
+    def _track(self, channel: BlockingChannel, method: Any, body: bytes, rank: int) -> AmqpDelivery:
+        """Wrap a pushed message, and watch it until it is settled."""
+        delivery = AmqpDelivery(
+            self, channel, self._generation, method.delivery_tag, body, method.redelivered, rank
+        )
+        self._in_flight.add(delivery)
+        return delivery
+
+    def _send_settles(self) -> None:
+        while self._settles:
+            delivery, ack, requeue = self._settles.popleft()
+            if delivery.generation != self._generation or not delivery.channel.is_open:
+                continue  # that channel is gone: RabbitMQ has requeued the message already
+            if ack:
+                delivery.channel.basic_ack(delivery.delivery_tag)
+            else:
+                delivery.channel.basic_nack(delivery.delivery_tag, requeue=requeue)
 
     def _pending(self) -> list[PopRequest]:
         with self._requests_lock:
@@ -225,63 +269,28 @@ class PriorityConsumer:
             request.event.set()
             return True
 
-    def _serve(self) -> None:
-        pending = self._pending()
-        if self._arrived:
-            # pushed while we waited: give the highest level first, requeue the rest
-            self._cancel_waiting()
-            arrived = sorted(self._arrived, key=lambda d: d.rank)
-            self._arrived = []
-            for delivery in arrived:
-                while pending and not self._hand_over(pending[0], delivery):
-                    pending.pop(0)
-                if pending:
-                    pending.pop(0)
-                else:
-                    delivery.nack(requeue=True)
-            pending = self._pending()
-        if not pending:
-            self._cancel_waiting()
-            return
-        if self._consumer_tags:
-            return  # subscribed and waiting for a push
-        while pending:
-            fetched = self._get_highest()
-            if fetched is None:
-                self._start_waiting()
-                return
-            if not self._hand_over(pending[0], fetched):
-                fetched.nack(requeue=True)
-            pending.pop(0)
-
-    def _get_highest(self) -> AmqpDelivery | None:
-        """basic_get on each level in order; a level just found empty is skipped for
-        EMPTY_RECHECK seconds, which halves the round trips while a lower level drains and
-        delays a newly arrived higher job by at most that long."""
-        channel = self._get_channel
-        assert channel is not None
-        now = time.monotonic()
-        for level in LEVELS_IN_ORDER:
-            if self._empty_until.get(level, 0.0) > now:
-                continue
-            method, _properties, body = channel.basic_get(
-                self.topology.queue_for(level), auto_ack=False
-            )
-            if method is None:
-                self._empty_until[level] = now + EMPTY_RECHECK
-                continue
-            if method.message_count == 0:
-                self._empty_until[level] = now + EMPTY_RECHECK
-            return self._track(channel, method, body, level.rank)
+    def _highest_in_hand(self) -> AmqpDelivery | None:
+        for waiting in self._in_hand:
+            if waiting:
+                return waiting.popleft()
         return None
 
-    def _track(self, channel: BlockingChannel, method: Any, body: bytes, rank: int) -> AmqpDelivery:
-        """Wrap a message from basic_get or a push, and watch it until it is settled."""
-        delivery = AmqpDelivery(
-            self, channel, self._generation, method.delivery_tag, body, method.redelivered, rank
-        )
-        self._in_flight.add(delivery)
-        return delivery
+    def _serve(self) -> None:
+        pending = self._pending()
+        now = time.monotonic()
+        if pending:
+            self._last_request = now
+            if not self.subscribed:
+                self._subscribe()
+        elif self.subscribed and now - self._last_request > HOARD_LIMIT:
+            self._unsubscribe()  # every slot is busy: let other workers have these
+            return
+        for request in pending:
+            delivery = self._highest_in_hand()
+            if delivery is None:
+                return
+            if not self._hand_over(request, delivery):
+                self._in_hand[delivery.rank].appendleft(delivery)
 
     def _ack_long_runners(self) -> None:
         """Ack the messages of jobs locked longer than early_ack_after, before RabbitMQ's
@@ -298,30 +307,6 @@ class PriorityConsumer:
                 delivery.ack()
                 self._in_flight.discard(delivery)
 
-    def _start_waiting(self) -> None:
-        channel = self._wait_channel
-        assert channel is not None
-        for level in LEVELS_IN_ORDER:
-            queue = self.topology.queue_for(level)
-            tag = channel.basic_consume(queue, self._on_push, auto_ack=False)
-            self._consumer_tags.append(tag)
-            self._tag_rank[tag] = level.rank
 
-    def _cancel_waiting(self) -> None:
-        channel = self._wait_channel
-        tags, self._consumer_tags = self._consumer_tags, []
-        if channel is None or not channel.is_open:
-            return
-        for tag in tags:
-            channel.basic_cancel(tag)
-            self._tag_rank.pop(tag, None)
-
-    def _on_push(
-        self,
-        channel: BlockingChannel,
-        method: pika.spec.Basic.Deliver,
-        properties: pika.spec.BasicProperties,
-        body: bytes,
-    ) -> None:
-        rank = self._tag_rank.get(method.consumer_tag, len(LEVELS_IN_ORDER))
-        self._arrived.append(self._track(channel, method, body, rank))
+def _nothing() -> None:
+    """A wake-up call for the connection thread."""

@@ -42,7 +42,7 @@ class Worker:
         self.runtime = runtime
         self.concurrency = concurrency
         self.max_jobs = max_jobs
-        self.consumer = PriorityConsumer(runtime.settings)
+        self.consumer = PriorityConsumer(runtime.settings, concurrency)
         self.lease = WorkerLease(runtime.settings.database_url)
         self._stopping = threading.Event()
         self.stack = stack_factory(runtime, self.consumer, self._stopping.is_set)
