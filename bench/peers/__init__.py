@@ -1,0 +1,1 @@
+"""Peer set-ups for bin/bench; imported only by the peers' own virtual environment."""
