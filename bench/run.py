@@ -400,7 +400,7 @@ def report(systems: list[System], args: argparse.Namespace) -> str:
             mine = median(ours, figure)
             for peer in peers:
                 theirs = median(peer, figure)
-                cells.append("n/a" if mine is None or not theirs else f"{mine / theirs:.2f}×")
+                cells.append("n/a" if mine is None or not theirs else f"{mine / theirs:.2f}x")
         lines.append(f"| {figure} | " + " | ".join(cells) + " |")
     failed = [f"- {s.name}: {s.figures['error'][0]}" for s in systems if "error" in s.figures]
     return "\n".join(lines + failed)
