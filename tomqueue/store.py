@@ -473,7 +473,8 @@ class JobStore:
             rows = conn.execute(
                 text(
                     f"""SELECT j.id, j.lock_key FROM tomqueue_jobs j
-                    WHERE j.locked_by IS NOT NULL AND j.failed_at IS NULL
+                    WHERE j.locked_at IS NOT NULL AND j.locked_by IS NOT NULL
+                      AND j.failed_at IS NULL
                       AND NOT {_HOLDER_ALIVE}
                     ORDER BY j.locked_at LIMIT :limit"""
                 ),
