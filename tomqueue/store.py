@@ -7,15 +7,17 @@ transaction: no transaction stays open while a job runs.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
+from psycopg.rows import dict_row
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tomqueue.admission import Admission, admit
 from tomqueue.database import ADVISORY_NAMESPACE
@@ -61,13 +63,14 @@ _INSERT = text(
 )
 
 
-_FAST_LOCK = text(
-    f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :name, lock_key = :key,
-        updated_at = now()
-    WHERE id = :id AND failed_at IS NULL AND locked_by IS NULL AND run_at <= now()
-      AND {_DIGEST_SQL} = :digest
+# The worker's two statements per job, in the driver's own parameter style: they run on
+# the slot's own connection, straight through psycopg (see JobStore._hot_execute).
+_FAST_LOCK = f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = %(name)s,
+        lock_key = %(key)s, updated_at = now()
+    WHERE id = %(id)s AND failed_at IS NULL AND locked_by IS NULL AND run_at <= now()
+      AND {_DIGEST_SQL} = %(digest)s
     RETURNING {_COLUMNS}, now() AS db_now"""
-)
+_DELETE_HELD = "DELETE FROM tomqueue_jobs WHERE id = %(id)s AND lock_key = %(key)s"
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,10 @@ class LockResult:
 
 
 def snapshot_from(row: Row[Any]) -> JobSnapshot:
-    m = row._mapping
+    return snapshot_from_mapping(row._mapping)
+
+
+def snapshot_from_mapping(m: Mapping[Any, Any]) -> JobSnapshot:
     return JobSnapshot(
         id=m["id"],
         priority=m["priority"],
@@ -118,6 +124,19 @@ class JobStore:
         # single-statement operations skip BEGIN/COMMIT: one round trip instead of three
         self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._local = threading.local()
+
+    def _hot_execute(self, sql: str, params: Mapping[str, Any]) -> psycopg.Cursor[dict[str, Any]]:
+        """Run one statement of the worker's hot path on the thread's own connection,
+        through the driver directly: SQLAlchemy's per-statement work costs more CPU than the
+        statement here. Driver errors come out as SQLAlchemy's, so retries work the same."""
+        with self._hot() as conn:
+            driver = conn.connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            try:
+                return driver.cursor(row_factory=dict_row).execute(sql, params)
+            except psycopg.OperationalError as exc:
+                conn.invalidate(exc)
+                raise OperationalError(sql, dict(params), exc, connection_invalidated=True) from exc
 
     @contextmanager
     def _hot(self) -> Iterator[Connection]:
@@ -187,13 +206,11 @@ class JobStore:
         deciding with ``admit``. Either way the lock is the row's locked_by/lock_key, backed
         by the worker's live advisory lock, not a transaction held open while the job runs.
         """
-        with self._hot() as conn:
-            locked = conn.execute(
-                _FAST_LOCK,
-                {"id": job_id, "digest": digest, "name": worker_name, "key": lease_key},
-            ).first()
+        locked = self._hot_execute(
+            _FAST_LOCK, {"id": job_id, "digest": digest, "name": worker_name, "key": lease_key}
+        ).fetchone()
         if locked is not None:
-            return LockResult(Admission.RUN, snapshot_from(locked), locked._mapping["db_now"])
+            return LockResult(Admission.RUN, snapshot_from_mapping(locked), locked["db_now"])
         return self._lock_carefully(job_id, digest, worker_name, lease_key, max_crashes)
 
     def _lock_carefully(
@@ -267,12 +284,7 @@ class JobStore:
 
     def delete_succeeded(self, job_id: int, lease_key: int) -> bool:
         """Delete a finished job, if this worker still holds it."""
-        with self._hot() as conn:
-            result = conn.execute(
-                text("DELETE FROM tomqueue_jobs WHERE id = :id AND lock_key = :key"),
-                {"id": job_id, "key": lease_key},
-            )
-            return bool(result.rowcount)
+        return self._hot_execute(_DELETE_HELD, {"id": job_id, "key": lease_key}).rowcount > 0
 
     def record_failure(
         self,

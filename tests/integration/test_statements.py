@@ -16,15 +16,25 @@ pytestmark = pytest.mark.integration
 def test_a_successful_job_costs_two_statements_and_no_transaction(tq, run_worker):
     tomqueue.configure(sweep_interval=timedelta(hours=1))  # keep the sweeper out of the count
     ids = tomqueue.enqueue_many([Record(f"s{n}") for n in range(50)])
-    engine = get_runtime().engine
+    runtime = get_runtime()
     statements: list[str] = []
     in_transaction: list[bool] = []
 
-    def seen(conn, cursor, sql, params, context, many):
+    def through_sqlalchemy(conn, cursor, sql, params, context, many):
         statements.append(sql)
         in_transaction.append(not conn.connection.dbapi_connection.autocommit)
 
-    event.listen(engine, "before_cursor_execute", seen)
+    event.listen(runtime.engine, "before_cursor_execute", through_sqlalchemy)
+    store = runtime.store
+    hot = store._hot_execute
+
+    def through_driver(sql, params):
+        statements.append(sql)
+        cursor = hot(sql, params)
+        in_transaction.append(not cursor.connection.autocommit)
+        return cursor
+
+    store._hot_execute = through_driver
     run_worker(concurrency=2)
     wait_until(lambda: all(tq.job(i) is None for i in ids), timeout=30)
     locks = [s for s in statements if s.lstrip().startswith("UPDATE tomqueue_jobs SET locked_at")]
