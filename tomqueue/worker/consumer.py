@@ -244,14 +244,17 @@ class PriorityConsumer:
         return delivery
 
     def _send_settles(self) -> None:
+        """Send queued acks and nacks as frames only; the next turn of pika's loop writes
+        them all at once (BlockingChannel.basic_ack would flush the socket once per ack)."""
         while self._settles:
             delivery, ack, requeue = self._settles.popleft()
             if delivery.generation != self._generation or not delivery.channel.is_open:
                 continue  # that channel is gone: RabbitMQ has requeued the message already
+            channel = getattr(delivery.channel, "_impl", delivery.channel)
             if ack:
-                delivery.channel.basic_ack(delivery.delivery_tag)
+                channel.basic_ack(delivery.delivery_tag)
             else:
-                delivery.channel.basic_nack(delivery.delivery_tag, requeue=requeue)
+                channel.basic_nack(delivery.delivery_tag, requeue=requeue)
 
     def _pending(self) -> list[PopRequest]:
         with self._requests_lock:
