@@ -82,11 +82,17 @@ class AmqpDelivery:
             self.consumer.settle(self, ack=False, requeue=requeue)
 
 
+def _held_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass
 class PopRequest:
-    """A slot waiting for a message."""
+    """A slot waiting for a message; ``arrived`` is held until one is handed over."""
 
-    event: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Lock = field(default_factory=_held_lock)
     delivery: AmqpDelivery | None = None
     cancelled: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -119,7 +125,7 @@ class PriorityConsumer:
         with self._requests_lock:
             self._requests.append(request)
         self._wake()
-        if request.event.wait(timeout):
+        if request.arrived.acquire(timeout=timeout):
             return request.delivery
         with request.lock:
             if request.delivery is None:
@@ -269,7 +275,7 @@ class PriorityConsumer:
             if request.cancelled:
                 return False
             request.delivery = delivery
-            request.event.set()
+            request.arrived.release()
             return True
 
     def _highest_in_hand(self) -> AmqpDelivery | None:
