@@ -382,10 +382,10 @@ FIGURES = [
 def report(systems: list[System], args: argparse.Namespace) -> str:
     peers = [s for s in systems if s.name != "tomqueue"]
     ours = next((s for s in systems if s.name == "tomqueue"), None)
-    head = "| figure | " + " | ".join(s.name for s in systems)
+    columns = ["figure", *(s.name for s in systems)]
     if ours:
-        head += " | " + " | ".join(f"tomqueue/{p.name}" for p in peers)
-    lines = [head + " |", "|" + "---|" * (1 + len(systems) + (len(peers) if ours else 0))]
+        columns += [f"tomqueue/{p.name}" for p in peers]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
 
     def median(system: System, figure: str) -> float | None:
         values = system.figures.get(figure)
