@@ -154,6 +154,7 @@ def test_high_jobs_overtake_a_bulk_backlog_that_is_already_draining(tq, run_work
     last_high = tq.scalar("SELECT max(at) FROM test_runs WHERE label LIKE 'high%%'")
     bulk_between = tq.scalar(
         "SELECT count(*) FROM test_runs WHERE label LIKE 'bulk%%' AND at > %s AND at < %s",
-        enqueued_at, last_high,
+        enqueued_at,
+        last_high,
     )
     assert bulk_between <= 2, f"{bulk_between} bulk jobs ran while high jobs waited"
