@@ -12,4 +12,7 @@ def configure_process_logging(level: str = "INFO") -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s: %(message)s",
     )
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    # pika logs every failed reconnect attempt as an ERROR with a traceback; tomqueue logs
+    # one clear line per outage itself, so pika speaks only when debugging
+    quiet = logging.DEBUG if level.upper() == "DEBUG" else logging.CRITICAL
+    logging.getLogger("pika").setLevel(quiet)
