@@ -20,6 +20,8 @@ import pika
 import psutil
 import psycopg
 
+from bench.report import print_figure_sections
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ADMIN = "postgresql://tomqueue:tomqueue@127.0.0.1:5432/tomqueue"
@@ -208,10 +210,7 @@ def main() -> None:
     sections["SIGKILL the manager with 1,000 jobs due in 10 s, restart 2 s later"] = (
         scenario_sigkill(1000)
     )
-    for title, figures in sections.items():
-        print(f"\n### {title}\n\n| figure | value |\n|---|---|")
-        for key, value in figures.items():
-            print(f"| {key} | {value} |")
+    print_figure_sections(sections)
 
 
 if __name__ == "__main__":

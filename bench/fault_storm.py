@@ -18,6 +18,8 @@ from pathlib import Path
 import psutil
 import psycopg
 
+from bench.report import print_figure_sections
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ADMIN = "postgresql://tomqueue:tomqueue@127.0.0.1:5432/tomqueue"
@@ -252,10 +254,7 @@ def main() -> None:
     if not args.skip_restarts:
         results["RabbitMQ restart"] = restart_run("broker", 3000, args.job_seconds)
         results["PostgreSQL restart"] = restart_run("postgres", 3000, args.job_seconds)
-    for name, figures in results.items():
-        print(f"\n### {name}\n\n| figure | value |\n|---|---|")
-        for key, value in figures.items():
-            print(f"| {key} | {value} |")
+    print_figure_sections(results)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -230,52 +231,47 @@ def tq(template_database: str) -> Iterator[TestEnv]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+class InThreads:
+    """Runs in-process workers or managers (anything with run() and stop()) on threads,
+    and stops and joins them all at teardown, as SIGTERM would in a deployment."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[Any, threading.Thread]] = []
+
+    def start(self, runnable: Any) -> Any:
+        thread = threading.Thread(target=runnable.run, daemon=True)
+        thread.start()
+        self.started.append((runnable, thread))
+        return runnable
+
+    def stop_all(self) -> None:
+        for runnable, _ in self.started:
+            runnable.stop()
+        for _, thread in self.started:
+            thread.join(30)
+
+
 @pytest.fixture
 def run_worker(tq: TestEnv) -> Iterator[Callable[..., Any]]:
     """Start in-process workers (threads) on the test's settings; stopped at teardown."""
-    import threading
-
     from tomqueue.worker.process import Worker
 
-    started: list[tuple[Any, threading.Thread]] = []
-
-    def start(concurrency: int = 1, **kwargs: Any) -> Any:
-        worker = Worker(get_runtime(), concurrency=concurrency, **kwargs)
-        thread = threading.Thread(target=worker.run, daemon=True)
-        thread.start()
-        started.append((worker, thread))
-        return worker
-
-    yield start
-    for worker, _ in started:
-        worker.stop()
-    for _, thread in started:
-        thread.join(30)
+    threads = InThreads()
+    yield lambda concurrency=1, **kwargs: threads.start(
+        Worker(get_runtime(), concurrency=concurrency, **kwargs)
+    )
+    threads.stop_all()
 
 
 @pytest.fixture
 def run_deferred(tq: TestEnv) -> Iterator[Callable[..., Any]]:
     """Start in-process deferred managers (threads); stopped at teardown."""
-    import threading
-
     from tomqueue.deferred.manager import DeferredManager
-    from tomqueue.runtime import Runtime
 
-    started: list[tuple[Any, threading.Thread]] = []
-
-    def start() -> Any:
-        # a Runtime of its own: its own publisher connection, as in a separate process
-        manager = DeferredManager(Runtime(get_runtime().settings))
-        thread = threading.Thread(target=manager.run, daemon=True)
-        thread.start()
-        started.append((manager, thread))
-        return manager
-
-    yield start
-    for manager, _ in started:
-        manager.stop()
-    for _, thread in started:
-        thread.join(30)
+    threads = InThreads()
+    # a Runtime of its own: its own publisher connection, as in a separate process
+    yield lambda: threads.start(DeferredManager(Runtime(get_runtime().settings)))
+    threads.stop_all()
 
 
 @pytest.fixture
