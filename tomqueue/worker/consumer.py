@@ -5,12 +5,17 @@ slot threads only ask for messages (``pop``) and settle them (``ack``/``nack``),
 requests cross over to it, so heartbeats keep flowing while jobs run for hours.
 
 The consumer subscribes to the four level queues (highest first) with a prefetch of
-``concurrency + 1`` per queue, so that while a slot runs a job of some level, the next
-message of that level is already in hand: a free slot always gets the highest level that
-has anything waiting, without a round trip and without polling. Messages in hand are never
-hoarded: when no slot has asked for one for HOARD_LIMIT seconds (every slot is busy with
-long jobs), the consumer unsubscribes and hands them back to RabbitMQ for other workers,
-and subscribes again when a slot is free.
+``3 * concurrency`` per queue, so that while slots run jobs of some level, the next
+messages of that level are already in hand: a free slot takes the highest level that has
+anything waiting straight from the hand, under a lock, without waking the connection
+thread, without a round trip and without polling. The connection thread is woken only when
+the hand runs low (or a slot finds it empty); it then sends every queued ack in one write
+and takes in the next pushes in one read. In a busy worker that is one wake-up for several
+jobs instead of one per job, and the connection thread was the worker's bottleneck.
+
+Messages in hand are never hoarded: when no slot has asked for one for HOARD_LIMIT seconds
+(every slot is busy with long jobs), the consumer unsubscribes and hands them back to
+RabbitMQ for other workers, and subscribes again when a slot is free.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from tomqueue.settings import Settings
 log = logging.getLogger(__name__)
 
 HOARD_LIMIT = 0.1  # seconds messages may wait in hand while every slot is busy
+PREFETCH_PER_SLOT = 3  # messages per level and slot RabbitMQ may push ahead
 
 
 class AmqpDelivery:
@@ -104,14 +110,21 @@ class PriorityConsumer:
     def __init__(self, settings: Settings, concurrency: int = 1) -> None:
         self.settings = settings
         self.topology = Topology(settings.prefix)
-        self.prefetch = concurrency + 1
+        self.prefetch = PREFETCH_PER_SLOT * concurrency
+        # fewer of a level in hand than this, with acks unsent: wake the connection thread,
+        # so that RabbitMQ's credit comes back while slots still have messages to take
+        self.low_water = concurrency + 1
         self._connection: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._generation = 0
         self._requests: deque[PopRequest] = deque()
-        self._requests_lock = threading.Lock()
+        # guards _requests and _in_hand: slots take from the hand directly
+        self._hand_lock = threading.Lock()
+        self._wake_sent = False
         self._tag_rank: dict[str, int] = {}
         self._in_hand: list[deque[AmqpDelivery]] = [deque() for _ in LEVELS_IN_ORDER]
+        # per level: messages pushed on this connection whose ack or nack is not yet sent
+        self._unsettled = [0 for _ in LEVELS_IN_ORDER]
         self._in_flight: set[AmqpDelivery] = set()
         self._settles: deque[tuple[AmqpDelivery, bool, bool]] = deque()
         self._next_early_ack_check = 0.0
@@ -120,9 +133,16 @@ class PriorityConsumer:
     # -- slot threads ----------------------------------------------------------------------
 
     def pop(self, timeout: float) -> AmqpDelivery | None:
-        """Block until a message is handed over, or ``timeout`` seconds pass."""
-        request = PopRequest()
-        with self._requests_lock:
+        """Take the highest message in hand, or block until one is handed over, or
+        ``timeout`` seconds pass."""
+        self._last_request = time.monotonic()
+        with self._hand_lock:
+            delivery = self._highest_in_hand()
+            if delivery is not None:
+                if self._settles and len(self._in_hand[delivery.rank]) < self.low_water:
+                    self._wake_once()
+                return delivery
+            request = PopRequest()
             self._requests.append(request)
         self._wake()
         if request.arrived.acquire(timeout=timeout):
@@ -136,12 +156,19 @@ class PriorityConsumer:
     def settle(self, delivery: AmqpDelivery, ack: bool, requeue: bool) -> None:
         """Queue an ack or nack for the connection thread.
 
-        No wake-up is sent: the slot asks for its next message right after, and that
-        request wakes the connection thread, which sends every queued settle first (an idle
-        loop also sends them within its 0.2 s tick). One wake-up per job instead of two.
+        No wake-up is sent: the connection thread sends every queued settle the next time
+        it wakes, which is when a slot finds the hand low or empty, when a push arrives, or
+        within its 0.2 s tick. RabbitMQ's prefetch window is three times the slots, so the
+        acks waiting for that wake-up never hold back the next messages.
         """
         if delivery.generation == self._generation:
             self._settles.append((delivery, ack, requeue))
+
+    def _wake_once(self) -> None:
+        """Wake the connection thread, unless a wake-up is already on its way."""
+        if not self._wake_sent:
+            self._wake_sent = True
+            self._wake()
 
     def _wake(self) -> None:
         connection = self._connection
@@ -197,9 +224,11 @@ class PriorityConsumer:
     def run_once(self, time_limit: float) -> None:
         """Serve waiting slots, then let pika run (pushes, heartbeats, settles) a while."""
         assert self._connection is not None
+        self._wake_sent = False
         self._send_settles()
         self._serve()
-        busy = self._settles or (self._pending() and any(self._in_hand))
+        with self._hand_lock:
+            busy = self._settles or (self._pending() and any(self._in_hand))
         self._connection.process_data_events(time_limit=0 if busy else time_limit)
         self._send_settles()
         self._serve()
@@ -207,7 +236,9 @@ class PriorityConsumer:
 
     def _forget_subscription(self) -> None:
         self._tag_rank = {}
-        self._in_hand = [deque() for _ in LEVELS_IN_ORDER]
+        with self._hand_lock:
+            self._in_hand = [deque() for _ in LEVELS_IN_ORDER]
+            self._unsettled = [0 for _ in LEVELS_IN_ORDER]
 
     def _subscribe(self) -> None:
         channel = self._channel
@@ -226,9 +257,12 @@ class PriorityConsumer:
         if channel is not None and channel.is_open:
             for tag in tags:
                 channel.basic_cancel(tag)  # pika requeues what was pushed but not dispatched
-        for waiting in self._in_hand:
-            while waiting:
-                waiting.popleft().nack(requeue=True)
+        with self._hand_lock:
+            given_back = [d for waiting in self._in_hand for d in waiting]
+            for waiting in self._in_hand:
+                waiting.clear()
+        for delivery in given_back:
+            delivery.nack(requeue=True)
         self._tag_rank = {}
 
     def _on_push(
@@ -239,7 +273,9 @@ class PriorityConsumer:
         body: bytes,
     ) -> None:
         rank = self._tag_rank.get(method.consumer_tag, len(LEVELS_IN_ORDER) - 1)
-        self._in_hand[rank].append(self._track(channel, method, body, rank))
+        delivery = self._track(channel, method, body, rank)
+        with self._hand_lock:
+            self._in_hand[rank].append(delivery)
 
     def _track(self, channel: BlockingChannel, method: Any, body: bytes, rank: int) -> AmqpDelivery:
         """Wrap a pushed message, and watch it until it is settled."""
@@ -247,6 +283,7 @@ class PriorityConsumer:
             self, channel, self._generation, method.delivery_tag, body, method.redelivered, rank
         )
         self._in_flight.add(delivery)
+        self._unsettled[rank] += 1
         return delivery
 
     def _send_settles(self) -> None:
@@ -256,6 +293,7 @@ class PriorityConsumer:
             delivery, ack, requeue = self._settles.popleft()
             if delivery.generation != self._generation or not delivery.channel.is_open:
                 continue  # that channel is gone: RabbitMQ has requeued the message already
+            self._unsettled[delivery.rank] -= 1
             channel = getattr(delivery.channel, "_impl", delivery.channel)
             if ack:
                 channel.basic_ack(delivery.delivery_tag)
@@ -263,12 +301,12 @@ class PriorityConsumer:
                 channel.basic_nack(delivery.delivery_tag, requeue=requeue)
 
     def _pending(self) -> list[PopRequest]:
-        with self._requests_lock:
-            while self._requests and (
-                self._requests[0].cancelled or self._requests[0].delivery is not None
-            ):
-                self._requests.popleft()
-            return [r for r in self._requests if not r.cancelled and r.delivery is None]
+        """Slots waiting for a message (call with _hand_lock held)."""
+        while self._requests and (
+            self._requests[0].cancelled or self._requests[0].delivery is not None
+        ):
+            self._requests.popleft()
+        return [r for r in self._requests if not r.cancelled and r.delivery is None]
 
     def _hand_over(self, request: PopRequest, delivery: AmqpDelivery) -> bool:
         with request.lock:
@@ -279,13 +317,20 @@ class PriorityConsumer:
             return True
 
     def _highest_in_hand(self) -> AmqpDelivery | None:
-        for waiting in self._in_hand:
+        """The first message of the highest level in hand, unless a higher level may still
+        have messages in RabbitMQ held back by acks not yet sent: its whole prefetch window
+        is unsettled. Then nothing is taken, and the caller waits for the connection thread
+        to send the acks and take in what comes. Call with _hand_lock held."""
+        for rank, waiting in enumerate(self._in_hand):
             if waiting:
                 return waiting.popleft()
+            if self._unsettled[rank] >= self.prefetch:
+                return None
         return None
 
     def _serve(self) -> None:
-        pending = self._pending()
+        with self._hand_lock:
+            pending = self._pending()
         now = time.monotonic()
         if pending:
             self._last_request = now
@@ -294,12 +339,13 @@ class PriorityConsumer:
         elif self.subscribed and now - self._last_request > HOARD_LIMIT:
             self._unsubscribe()  # every slot is busy: let other workers have these
             return
-        for request in pending:
-            delivery = self._highest_in_hand()
-            if delivery is None:
-                return
-            if not self._hand_over(request, delivery):
-                self._in_hand[delivery.rank].appendleft(delivery)
+        with self._hand_lock:
+            for request in pending:
+                delivery = self._highest_in_hand()
+                if delivery is None:
+                    return
+                if not self._hand_over(request, delivery):
+                    self._in_hand[delivery.rank].appendleft(delivery)
 
     def _ack_long_runners(self) -> None:
         """Ack the messages of jobs locked longer than early_ack_after, before RabbitMQ's
