@@ -72,9 +72,7 @@ class Supervisor:
                 if code is None:
                     continue
                 lived = now - self._started_at[index]
-                # deaths within seconds of starting back off, up to 30 s; a child that lived
-                # a while (killed by an operator, an OOM) is back in a second
-                self._backoff[index] = 1.0 if lived > 5 else min(self._backoff[index] * 2, 30.0)
+                self._backoff[index] = next_backoff(self._backoff[index], code, lived)
                 how = f"signal {-code}" if code < 0 else f"exit code {code}"
                 log.warning(
                     "worker %s (pid %s) died with %s after %.1fs; restarting in %.0fs",
@@ -98,6 +96,20 @@ class Supervisor:
             child.wait()
         log.info("supervisor stopped; %s restart(s) during its life", self.restarts)
         return 0
+
+
+def next_backoff(previous: float, exit_code: int, lived: float) -> float:
+    """Seconds to wait before restarting a child that died.
+
+    A child that exits with an error within seconds of starting is in a crash loop of its
+    own (a bad --app, a wrong setting): restarts back off, up to 30 s. A child killed by a
+    signal (SIGKILL by an operator or the OOM killer, a segfault) or one that lived a while
+    is back in a second: backing off there would let a burst of kills starve the queue, and
+    a job that kills its worker again and again is stopped by the poison rule instead.
+    """
+    if exit_code < 0 or lived > 5:
+        return 1.0
+    return min(previous * 2, 30.0)
 
 
 def child_command(apps: tuple[str, ...], concurrency: int, log_level: str) -> list[str]:
