@@ -226,9 +226,8 @@ class PriorityConsumer:
         assert self._connection is not None
         self._wake_sent = False
         self._send_settles()
-        self._serve()
-        with self._hand_lock:
-            busy = self._settles or (self._pending() and any(self._in_hand))
+        held_back = self._serve()
+        busy = self._settles or held_back
         self._connection.process_data_events(time_limit=0 if busy else time_limit)
         self._send_settles()
         self._serve()
@@ -328,7 +327,9 @@ class PriorityConsumer:
                 return None
         return None
 
-    def _serve(self) -> None:
+    def _serve(self) -> bool:
+        """Hand messages in hand to waiting slots. True if a slot is left waiting while
+        messages sit in hand, held back by acks not yet sent: pika must run at once."""
         with self._hand_lock:
             pending = self._pending()
         now = time.monotonic()
@@ -338,14 +339,15 @@ class PriorityConsumer:
                 self._subscribe()
         elif self.subscribed and now - self._last_request > HOARD_LIMIT:
             self._unsubscribe()  # every slot is busy: let other workers have these
-            return
+            return False
         with self._hand_lock:
             for request in pending:
                 delivery = self._highest_in_hand()
                 if delivery is None:
-                    return
+                    return any(self._in_hand)
                 if not self._hand_over(request, delivery):
                     self._in_hand[delivery.rank].appendleft(delivery)
+        return False
 
     def _ack_long_runners(self) -> None:
         """Ack the messages of jobs locked longer than early_ack_after, before RabbitMQ's
