@@ -48,6 +48,13 @@ class Settings:
     # consumer_timeout (30 min by default) never closes the channel under a long job; from
     # then on the row's lease, not the message, brings the job back if the worker dies.
     early_ack_after: timedelta = timedelta(seconds=60)
+    # A worker or deferred leader whose host vanishes (power loss, partition) loses its
+    # PostgreSQL lease within this bound: the server ends a lease session that stays
+    # silent this long, and the holder steps down when its own check does not come back.
+    lease_timeout: timedelta = timedelta(seconds=15)
+    # After a job overruns max_run_time, how long its thread has to end (JobTimeout is
+    # raised in it) before the worker process exits so that its lease dies with it.
+    timeout_grace: timedelta = timedelta(seconds=10)
 
     def __post_init__(self) -> None:
         if not self.prefix or any(ch.isspace() for ch in self.prefix):
@@ -103,6 +110,8 @@ _DURATION_ENV_NAMES = {
     "TOMQUEUE_SWEEP_INTERVAL": "sweep_interval",
     "TOMQUEUE_EARLY_ACK_AFTER": "early_ack_after",
     "TOMQUEUE_ORPHAN_GRACE": "orphan_grace",
+    "TOMQUEUE_LEASE_TIMEOUT": "lease_timeout",
+    "TOMQUEUE_TIMEOUT_GRACE": "timeout_grace",
 }
 
 
