@@ -18,7 +18,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from tomqueue.errors import BrokerUnavailableError
 from tomqueue.priority import LEVELS_IN_ORDER, PriorityLevel
-from tomqueue.settings import Settings, mask_url
+from tomqueue.settings import Settings, mask_url, split_amqp_urls
 from tomqueue.wire import CONTENT_TYPE, Notification, encode_notification
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,12 @@ class Topology:
 
 def connection_parameters(settings: Settings) -> list[pika.URLParameters]:
     """One set of parameters per URL: TOMQUEUE_AMQP_URL may list cluster nodes, comma
-    separated, and connecting tries them in turn."""
+    separated, and connecting tries them in turn. Split with ``split_amqp_urls``, which
+    leaves a comma inside a password alone."""
     timeout = settings.publish_timeout.total_seconds()
     result = []
-    for url in settings.amqp_url.split(","):
-        params = pika.URLParameters(url.strip())
+    for url in split_amqp_urls(settings.amqp_url):
+        params = pika.URLParameters(url)
         params.connection_attempts = 1
         params.socket_timeout = timeout
         params.blocked_connection_timeout = max(timeout, 30.0)

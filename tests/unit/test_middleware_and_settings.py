@@ -55,7 +55,7 @@ def test_env_precedence_and_unknown_keys():
     settings = settings_from_env(
         {"TOMQUEUE_PREFIX": "app1", "TOMQUEUE_DATABASE_URL": "postgresql://x/y"}
     )
-    assert settings.prefix == "app1" and settings.database_url == "postgresql://x/y"
+    assert settings.prefix == "app1" and settings.database_url == "postgresql+psycopg://x/y"
     assert settings.replace(prefix="app2").prefix == "app2"
     with pytest.raises(ConfigurationError, match="valid: .*prefix"):
         settings.replace(prefx="oops")
