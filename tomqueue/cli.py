@@ -13,7 +13,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tomqueue import migrate as migrations
 from tomqueue.broker import BROKER_FAILURES
-from tomqueue.errors import DatabaseUnavailableError, TomQueueError
+from tomqueue.commands import Group
+from tomqueue.errors import DatabaseUnavailableError
 from tomqueue.logs import configure_process_logging
 from tomqueue.notifications import notification_for
 from tomqueue.runtime import Runtime, get_runtime
@@ -57,7 +58,7 @@ def _first_line(text: str | None, width: int = 60) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-@click.group()
+@click.group(cls=Group)
 @click.option("--prefix", default=None, help="Overrides TOMQUEUE_PREFIX.")
 @click.option("--log-level", default="WARNING", show_default=True)
 def main(prefix: str | None, log_level: str) -> None:
@@ -149,8 +150,5 @@ def republish() -> None:
 
 
 def run() -> None:  # pragma: no cover - console entry point wrapper
-    try:
-        main()
-    except TomQueueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    """The console script: errors are one line (see tomqueue.commands.Group)."""
+    main()

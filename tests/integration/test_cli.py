@@ -1,10 +1,15 @@
 """The operator CLI, in-process with CliRunner and as a real subprocess."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 import tomqueue
-from tests.conftest import wait_until
+from tests.conftest import ROOT, wait_until
 from tests.jobs import AlwaysFails, Record
 from tomqueue.cli import main
 
@@ -56,9 +61,6 @@ def test_unreachable_database_names_the_url_without_password(tq):
     env = tq.environ | {
         "TOMQUEUE_DATABASE_URL": "postgresql+psycopg://tomqueue:hunter2@127.0.0.1:1/x"
     }
-    import subprocess
-    import sys
-
     result = subprocess.run(
         [sys.executable, "-m", "tomqueue", "jobs"],
         env=env,
@@ -78,3 +80,60 @@ def test_republish_heals_a_job_whose_notification_was_lost(tq, run_worker):
     assert result.exit_code == 0 and "republished 1" in result.output
     run_worker()
     wait_until(lambda: tq.job(job_id) is None)
+
+
+BIN = Path(sys.executable).parent
+ENTRY_POINTS = [
+    [str(BIN / "tomqueue-worker"), "--app", "tests.jobs"],
+    [str(BIN / "tomqueue-deferred")],
+    [str(BIN / "tomqueue"), "jobs"],
+]
+
+
+def run_bare(argv, **env):
+    """Run a console script with only the given TOMQUEUE_* settings; no server is needed,
+    since each of these fails before it connects to anything."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TOMQUEUE_")}
+    return subprocess.run(
+        argv,
+        env=base | {"PYTHONPATH": str(ROOT)} | env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("argv", ENTRY_POINTS, ids=lambda argv: Path(argv[0]).name)
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"TOMQUEUE_SWEEP_INTERVAL": "nan"},
+            "error: TOMQUEUE_SWEEP_INTERVAL must be a finite number of seconds greater than 0 "
+            "(at most 86400), got 'nan'",
+        ),
+        ({"TOMQUEUE_LEASE_TIMEOUT": "-1"}, "error: TOMQUEUE_LEASE_TIMEOUT must be"),
+        ({"TOMQUEUE_MAX_CRASHES": "0"}, "error: TOMQUEUE_MAX_CRASHES must be a whole number"),
+        (
+            {"TOMQUEUE_DATABASE_URL": "postgresql+psycopg2://u:hunter2@127.0.0.1/x"},
+            "error: database_url (TOMQUEUE_DATABASE_URL) uses 'postgresql+psycopg2'",
+        ),
+    ],
+    ids=["nan", "negative", "max-crashes", "psycopg2"],
+)
+def test_a_process_with_a_bad_setting_exits_with_one_line(argv, env, expected):
+    result = run_bare(argv, **env)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(expected), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_a_bad_horizon_flag_exits_with_one_line():
+    result = run_bare([str(BIN / "tomqueue-deferred"), "--horizon", "nan"])
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: deferred_horizon must be a finite number"), (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr

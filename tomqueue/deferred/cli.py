@@ -6,13 +6,14 @@ import sys
 
 import click
 
+from tomqueue.commands import Command
 from tomqueue.deferred.manager import DeferredManager
 from tomqueue.logs import configure_process_logging
 from tomqueue.runtime import get_runtime
 from tomqueue.settings import configure
 
 
-@click.command(name="tomqueue-deferred")
+@click.command(name="tomqueue-deferred", cls=Command)
 @click.option("--prefix", default=None, help="Overrides TOMQUEUE_PREFIX.")
 @click.option(
     "--horizon",
@@ -23,14 +24,12 @@ from tomqueue.settings import configure
 @click.option("--log-level", default="INFO", show_default=True)
 def main(prefix: str | None, horizon: float | None, log_level: str) -> None:
     """Release jobs whose run_at has come; run several for fail-over (one leads)."""
-    from datetime import timedelta
-
     configure_process_logging(log_level)
     changes: dict[str, object] = {}
     if prefix:
         changes["prefix"] = prefix
     if horizon:
-        changes["deferred_horizon"] = timedelta(seconds=horizon)
+        changes["deferred_horizon"] = horizon  # seconds; Settings checks and converts
     if changes:
         configure(**changes)
     manager = DeferredManager(get_runtime())

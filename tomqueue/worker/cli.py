@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from tomqueue.commands import Command
 from tomqueue.logs import configure_process_logging
 from tomqueue.runtime import Runtime
 from tomqueue.settings import configure, current_settings
@@ -15,7 +16,7 @@ from tomqueue.worker.process import Worker
 from tomqueue.worker.supervisor import Supervisor, child_command
 
 
-@click.command(name="tomqueue-worker")
+@click.command(name="tomqueue-worker", cls=Command)
 @click.option("--app", "apps", multiple=True, help="Module that defines job classes (repeatable).")
 @click.option(
     "--concurrency",
