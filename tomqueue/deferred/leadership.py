@@ -1,17 +1,30 @@
 """Leadership: one active deferred manager per database and prefix, the others standing by.
 
 The leader holds a session-level advisory lock on a connection of its own; when its process
-dies, PostgreSQL drops the lock and a standby takes over within one retry interval.
+dies, PostgreSQL drops the lock and a standby takes over within one retry interval. When
+its host is lost instead, the server ends the silent session within ``lease_timeout``
+(tomqueue.database.LeaseTimings), and the leader, whose check goes unanswered, steps down
+within a third of that: before a standby can take the lock, so there are never two leaders.
 """
 
 from __future__ import annotations
 
 import logging
 import zlib
+from datetime import timedelta
 
-from sqlalchemy import Connection, create_engine, pool, text
+from sqlalchemy import Connection, text
 
-from tomqueue.database import ADVISORY_NAMESPACE
+from tomqueue.database import (
+    ADVISORY_NAMESPACE,
+    LeaseTimings,
+    SocketDeadline,
+    close_quietly,
+    describe_connection_error,
+    lease_engine,
+    open_lease_session,
+)
+from tomqueue.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +35,14 @@ def leader_key(prefix: str) -> int:
 
 
 class Leadership:
-    def __init__(self, database_url: str, prefix: str) -> None:
+    """The deferred manager's lock; not thread-safe (the manager's loop alone uses it)."""
+
+    def __init__(
+        self, database_url: str, prefix: str, lease_timeout: timedelta = Settings.lease_timeout
+    ) -> None:
         self.key = leader_key(prefix)
-        self._engine = create_engine(database_url, poolclass=pool.NullPool)
+        self.timings = LeaseTimings(lease_timeout.total_seconds())
+        self._engine = lease_engine(database_url, self.timings)
         self._conn: Connection | None = None
 
     @property
@@ -32,17 +50,18 @@ class Leadership:
         return self._conn is not None
 
     def try_acquire(self) -> bool:
-        """Become leader if nobody else is; never blocks."""
+        """Become leader if nobody else is; never blocks longer than the lease bounds."""
         if self._conn is not None:
             return True
-        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        conn = open_lease_session(self._engine, self.timings)
         try:
-            got = conn.execute(
-                text("SELECT pg_try_advisory_lock(:ns, :key)"),
-                {"ns": ADVISORY_NAMESPACE, "key": self.key},
-            ).scalar_one()
-        except Exception:
-            conn.close()
+            with SocketDeadline(conn, self.timings.check_deadline, "take the leadership"):
+                got = conn.execute(
+                    text("SELECT pg_try_advisory_lock(:ns, :key)"),
+                    {"ns": ADVISORY_NAMESPACE, "key": self.key},
+                ).scalar_one()
+        except BaseException:
+            close_quietly(conn)
             raise
         if not got:
             conn.close()
@@ -51,24 +70,28 @@ class Leadership:
         return True
 
     def still_held(self) -> bool:
-        """Check the lock's connection is alive; if not, leadership is lost."""
+        """Check the lock's session answers within the deadline; if not, step down.
+
+        Call it at least every ``timings.check_interval``: the check is also what keeps a
+        live leader's session from being ended as idle."""
         if self._conn is None:
             return False
         try:
-            self._conn.execute(text("SELECT 1"))
+            with SocketDeadline(self._conn, self.timings.check_deadline, "check the leadership"):
+                self._conn.execute(text("SELECT 1"))
             return True
         except Exception as exc:
-            log.warning("deferred manager lost its leadership connection (%s)", type(exc).__name__)
+            log.warning(
+                "deferred manager lost its leadership (%s): stepping down",
+                describe_connection_error(exc),
+            )
             self.release()
             return False
 
     def release(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                conn.close()
-            except Exception:
-                log.debug("ignored error closing the leadership connection")
+            close_quietly(conn)
 
     def close(self) -> None:
         self.release()

@@ -3,6 +3,11 @@
 The lock is session-level, held on a connection of its own: it disappears the moment the
 process dies (the kernel closes the socket, PostgreSQL ends the session), so other workers
 can tell "its worker crashed" from "it is still running" without guessing from ages.
+
+A host that vanishes (power loss, partition) closes nothing, so the session is bounded in
+time as well (tomqueue.database.LeaseTimings): the server ends it after ``lease_timeout``
+of silence, and the holder, whose checks then go unanswered, knows within a third of that
+that it no longer holds the lease (``held``), before anyone else can take its jobs over.
 """
 
 from __future__ import annotations
@@ -12,11 +17,22 @@ import os
 import secrets
 import socket
 import threading
+import time
+from datetime import timedelta
 
-from sqlalchemy import Connection, create_engine, pool, text
+from sqlalchemy import Connection, text
 
-from tomqueue.database import ADVISORY_NAMESPACE, retry_on_disconnect
-from tomqueue.settings import mask_url
+from tomqueue.database import (
+    ADVISORY_NAMESPACE,
+    LeaseTimings,
+    SocketDeadline,
+    close_quietly,
+    describe_connection_error,
+    lease_engine,
+    open_lease_session,
+    retry_on_disconnect,
+)
+from tomqueue.settings import Settings, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +40,29 @@ log = logging.getLogger(__name__)
 class WorkerLease:
     """Holds ``pg_advisory_lock(namespace, key)`` for as long as the worker lives."""
 
-    def __init__(self, database_url: str, check_interval: float = 0.5) -> None:
+    def __init__(
+        self, database_url: str, lease_timeout: timedelta = Settings.lease_timeout
+    ) -> None:
         self.database_url = database_url
         self.key = secrets.randbelow(2**31 - 2) + 1
         self.name = f"{socket.gethostname()} pid:{os.getpid()} key:{self.key}"
-        self.check_interval = check_interval
-        self._engine = create_engine(database_url, poolclass=pool.NullPool)
+        self.timings = LeaseTimings(lease_timeout.total_seconds())
+        self._engine = lease_engine(database_url, self.timings)
         self._conn: Connection | None = None
+        self._held = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _conn: the watcher and release() share it
+
+    @property
+    def held(self) -> bool:
+        """Whether the lease is held now: false from the moment a check fails or goes
+        unanswered until the lease is taken again. Cheap; safe from any thread."""
+        return self._held.is_set()
+
+    def wait_held(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the lease to be held; True if it is."""
+        return self._held.wait(timeout)
 
     def acquire(self) -> None:
         """Take the lock (blocking until the database answers), then keep watch over it."""
@@ -44,71 +73,102 @@ class WorkerLease:
     def _take(self) -> None:
         with self._lock:
             while True:
-                conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-                got = conn.execute(
-                    text("SELECT pg_try_advisory_lock(:ns, :key)"),
-                    {"ns": ADVISORY_NAMESPACE, "key": self.key},
-                ).scalar_one()
-                if got:
+                conn = open_lease_session(self._engine, self.timings)
+                if self._try_lock(conn, "take the worker lease"):
                     self._conn = conn
+                    self._held.set()
                     log.info("worker lease taken: %s", self.name)
                     return
-                conn.close()
+                close_quietly(conn)
                 # another live worker has this key: pick another (rows are not ours yet)
                 self.key = secrets.randbelow(2**31 - 2) + 1
                 self.name = f"{socket.gethostname()} pid:{os.getpid()} key:{self.key}"
 
-    def _watch(self) -> None:
-        while not self._stop.wait(self.check_interval):
-            try:
-                with self._lock:
-                    assert self._conn is not None
-                    self._conn.execute(text("SELECT 1"))
-            except Exception as exc:
-                log.warning(
-                    "worker lease connection to %s lost (%s); taking it again",
-                    mask_url(self.database_url),
-                    type(exc).__name__,
-                )
-                self._discard()
-                try:
-                    retry_on_disconnect(
-                        self._retake,
-                        "take the worker lease again",
-                        self.database_url,
-                        attempts=None,
-                        max_delay=0.5,  # well inside the sweepers' orphan grace
-                        should_stop=self._stop.is_set,
-                    )
-                except Exception:
-                    log.exception("could not take the worker lease again")
+    def _try_lock(self, conn: Connection, what: str) -> bool:
+        try:
+            with SocketDeadline(conn, self.timings.check_deadline, what):
+                got = conn.execute(
+                    text("SELECT pg_try_advisory_lock(:ns, :key)"),
+                    {"ns": ADVISORY_NAMESPACE, "key": self.key},
+                ).scalar_one()
+        except BaseException:
+            close_quietly(conn)
+            raise
+        return bool(got)
 
-    def _retake(self) -> None:
-        """After a lost connection, take the same key, so rows we hold stay ours."""
+    def _watch(self) -> None:
+        interval = self.timings.check_interval
+        lost_at: float | None = None
+        failed_retakes = 0
+        while not self._stop.wait(interval):
+            if lost_at is None:
+                try:
+                    self._check()
+                except Exception as exc:
+                    # not ours any more, or soon not: the server ends a silent session
+                    self._held.clear()
+                    lost_at, failed_retakes = time.monotonic(), 0
+                    self._discard()
+                    log.warning(
+                        "worker lease lost (%s; database %s): %s holds no lease until it "
+                        "is taken again",
+                        describe_connection_error(exc),
+                        mask_url(self.database_url),
+                        self.name,
+                    )
+                continue
+            why_not = self._retake()
+            if why_not is None:
+                log.info(
+                    "worker lease taken again after %.1fs: %s",
+                    time.monotonic() - lost_at,
+                    self.name,
+                )
+                lost_at = None
+            else:
+                failed_retakes += 1
+                # once per outage: a partition can last long, and this runs twice a second
+                (log.warning if failed_retakes == 1 else log.debug)(
+                    "worker lease not taken again yet (%s); trying every %.1fs", why_not, interval
+                )
+
+    def _check(self) -> None:
+        """Ask the lease session for an answer within the deadline (the watcher's beat)."""
         with self._lock:
-            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            got = conn.execute(
-                text("SELECT pg_try_advisory_lock(:ns, :key)"),
-                {"ns": ADVISORY_NAMESPACE, "key": self.key},
-            ).scalar_one()
+            conn = self._conn
+            if conn is None:
+                raise RuntimeError("the worker lease has no connection")
+            with SocketDeadline(conn, self.timings.check_deadline, "check the worker lease"):
+                conn.execute(text("SELECT 1"))
+
+    def _retake(self) -> str | None:
+        """After a lost session, take the same key, so rows we hold stay ours; None once
+        taken, else why not. The old session may hold the key a little longer: the server
+        ends it within lease_timeout of its last message."""
+        with self._lock:
+            if self._stop.is_set():
+                return "the worker is stopping"
+            try:
+                conn = open_lease_session(self._engine, self.timings)
+                got = self._try_lock(conn, "take the worker lease again")
+            except Exception as exc:
+                return describe_connection_error(exc)
             if not got:
-                conn.close()
-                raise RuntimeError("lease key taken by another session")
+                close_quietly(conn)
+                return f"key {self.key} still held by the old session"
             self._conn = conn
-            log.info("worker lease taken again: %s", self.name)
+            self._held.set()
+            return None
 
     def _discard(self) -> None:
         with self._lock:
             conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                conn.invalidate()
-                conn.close()
-            except Exception:
-                log.debug("ignored error closing a lost lease connection")
+            close_quietly(conn)
 
     def release(self) -> None:
         self._stop.set()
+        self._held.clear()
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:

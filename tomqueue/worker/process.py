@@ -43,7 +43,7 @@ class Worker:
         self.concurrency = concurrency
         self.max_jobs = max_jobs
         self.consumer = PriorityConsumer(runtime.settings, concurrency)
-        self.lease = WorkerLease(runtime.settings.database_url)
+        self.lease = WorkerLease(runtime.settings.database_url, runtime.settings.lease_timeout)
         self._stopping = threading.Event()
         self.stack = stack_factory(runtime, self.consumer, self._stopping.is_set)
         self.outcomes: Counter[Outcome] = Counter()
