@@ -50,7 +50,9 @@ class DeferredManager:
         self.store = runtime.store
         self.publisher = runtime.publisher
         self.schedule = DeferredSchedule()
-        self.leadership = Leadership(self.settings.database_url, self.settings.prefix)
+        self.leadership = Leadership(
+            self.settings.database_url, self.settings.prefix, self.settings.lease_timeout
+        )
         self.standby_retry = standby_retry
         self._stopping = threading.Event()
         self._connection: BlockingConnection | None = None
@@ -58,6 +60,7 @@ class DeferredManager:
         self._clock_offset = timedelta(0)  # database clock minus this host's clock
         self._next_poll = 0.0
         self._next_sweep = 0.0
+        self._next_leadership_check = 0.0
         self.sweeper = Sweeper(runtime)
         self.released_total = 0
 
@@ -117,6 +120,7 @@ class DeferredManager:
         if self.leadership.try_acquire():
             log.info("deferred manager is now the leader for prefix %r", self.settings.prefix)
             self._next_poll = 0.0
+            self._next_leadership_check = time.monotonic() + self.leadership.timings.check_interval
             return True
         self._stopping.wait(self.standby_retry)
         return False
@@ -126,11 +130,10 @@ class DeferredManager:
     def _turn(self) -> None:
         if self._connection is None or not self._connection.is_open:
             self._open_consumer()
+        if not self._still_leading():
+            return
         now_mono = time.monotonic()
         if now_mono >= self._next_poll:
-            if not self.leadership.still_held():
-                self.schedule.clear()
-                return
             self._poll()
             self._next_poll = now_mono + self.settings.deferred_poll_interval.total_seconds()
         self._release_due()
@@ -141,16 +144,32 @@ class DeferredManager:
         self._connection.process_data_events(time_limit=self._sleep_for())
         self._release_due()
 
+    def _still_leading(self) -> bool:
+        """Check the leadership once per check interval, whatever the poll interval: the
+        check keeps a live leader's session from being ended as idle, and lets a leader cut
+        off from PostgreSQL step down (and stop releasing) before a standby takes over."""
+        now_mono = time.monotonic()
+        if now_mono < self._next_leadership_check:
+            return True
+        if not self.leadership.still_held():
+            self.schedule.clear()  # the rows are still unreleased: the next leader polls them
+            self._next_leadership_check = 0.0
+            return False
+        self._next_leadership_check = now_mono + self.leadership.timings.check_interval
+        return True
+
     def _db_now(self) -> datetime:
         return datetime.now(UTC) + self._clock_offset
 
     def _sleep_for(self) -> float:
-        until_poll = max(0.0, self._next_poll - time.monotonic())
+        now_mono = time.monotonic()
+        until_poll = max(0.0, self._next_poll - now_mono)
+        until_check = max(0.0, self._next_leadership_check - now_mono)
         next_run_at = self.schedule.next_run_at()
         if next_run_at is None:
-            return min(until_poll, 1.0)
+            return min(until_poll, until_check, 1.0)
         until_due = (next_run_at - self._db_now()).total_seconds()
-        return max(0.0, min(until_poll, until_due, 1.0))
+        return max(0.0, min(until_poll, until_check, until_due, 1.0))
 
     def _poll(self) -> None:
         """Hold every unreleased row due within the horizon (the database is the truth)."""
@@ -168,7 +187,9 @@ class DeferredManager:
             )
 
     def _release_due(self) -> None:
-        while True:
+        # leadership is asked before each batch (when a check is due): a long release, or
+        # a poll that took long, must not go on after a standby may have taken over
+        while self._still_leading():
             due = self.schedule.pop_due(self._db_now(), limit=RELEASE_BATCH)
             if not due:
                 return
