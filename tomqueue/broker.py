@@ -250,6 +250,27 @@ class Publisher:
                     f"RabbitMQ at {mask_url(self.settings.amqp_url)} is unreachable: {exc}"
                 ) from exc
 
+    def peek_head(self, level: PriorityLevel) -> bytes | None:
+        """The body of the first ready message of a level's queue, given straight back.
+
+        AMQP has no peek: the message is taken with basic.get and returned with a nack
+        that requeues it to its place at the head. The sweep uses this to tell a lost
+        notification from one still waiting in a backlog.
+        """
+        with self._lock:
+            try:
+                channel = self._ensure_channel()
+                method, _properties, body = channel.basic_get(self.topology.queue_for(level))
+                if method is None:
+                    return None
+                channel.basic_nack(method.delivery_tag, requeue=True)
+                return bytes(body)
+            except BROKER_ERRORS as exc:
+                self._drop_connection()
+                raise BrokerUnavailableError(
+                    f"RabbitMQ at {mask_url(self.settings.amqp_url)} is unreachable: {exc}"
+                ) from exc
+
     def close(self) -> None:
         with self._lock:
             self._drop_connection()

@@ -38,13 +38,35 @@ def _check_json_value(value: Any, path: str) -> None:
     )
 
 
+def shadowed_member(cls: type, key: str) -> str | None:
+    """Why ``key`` may not be a state key of ``cls``, or None if it may.
+
+    State is data: a key must never replace a method, property or other descriptor of the
+    class (a row whose state says ``{"reschedule_at": 1}`` must not break the retry path,
+    and ``{"perform": ...}`` must not replace the job's code), nor be a dunder name.
+    """
+    if key.startswith("__") and key.endswith("__"):
+        return f"{key!r} is a special (dunder) name"
+    for klass in cls.__mro__:
+        if key in klass.__dict__:
+            member = klass.__dict__[key]
+            if callable(member) or hasattr(type(member), "__get__"):
+                return f"{key!r} would replace {klass.__qualname__}.{key}, which is not data"
+            return None
+    return None
+
+
 def job_state(job: Job) -> dict[str, Any]:
     """The job's instance attributes, checked one by one; TypeError names the culprit."""
     if not isinstance(job, Job):
         raise TypeError(f"expected a tomqueue.Job instance, got {type(job).__name__}")
     state = dict(vars(job))
-    cls_name = type(job).__qualname__
+    cls = type(job)
+    cls_name = cls.__qualname__
     for attr, value in state.items():
+        why = shadowed_member(cls, attr)
+        if why is not None:
+            raise TypeError(f"{cls_name}.{attr} cannot be job state: {why}")
         _check_json_value(value, f"{cls_name}.{attr}")
     return state
 
@@ -56,10 +78,10 @@ def encode_handler(job: Job) -> str:
 
 
 def handler_class_name(handler: str) -> str:
-    """The class named by a handler, for listings and error messages."""
+    """The class named by a handler, for listings and error messages; never raises."""
     try:
         document = json.loads(handler)
-    except ValueError:
+    except Exception:  # a row is data: deep nesting (RecursionError) included
         return "<undecodable>"
     if isinstance(document, dict) and isinstance(document.get("class"), str):
         return str(document["class"])
@@ -70,8 +92,10 @@ def decode_handler(handler: str, jobs: JobRegistry = registry) -> Job:
     """Rebuild the job without calling ``__init__``; only registered classes are allowed."""
     try:
         document = json.loads(handler)
-    except ValueError as exc:
-        raise HandlerDecodeError(f"handler is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise HandlerDecodeError("handler JSON is nested too deeply to read") from exc
+    except Exception as exc:  # a row is data written by anyone with SQL access
+        raise HandlerDecodeError(f"handler is not JSON: {type(exc).__name__}: {exc}") from exc
     if not isinstance(document, dict):
         raise HandlerDecodeError("handler is not a JSON object")
     name = document.get("class")
@@ -80,10 +104,17 @@ def decode_handler(handler: str, jobs: JobRegistry = registry) -> Job:
         raise HandlerDecodeError("handler needs a string 'class' and an object 'state'")
     cls = jobs.lookup(name)
     if cls is None:
+        loaded = ", ".join(jobs.modules()) or "none"
         raise UnknownJobClassError(
             f"job class {name!r} is not registered in this worker: it must subclass "
-            "tomqueue.Job and its module must be imported (tomqueue-worker --app MODULE)"
+            "tomqueue.Job and its module must be imported (tomqueue-worker --app MODULE). "
+            f"Modules with job classes loaded here: {loaded}. Once the class is deployed, "
+            "`tomqueue retry` runs the job again."
         )
+    for key in state:
+        why = shadowed_member(cls, key)
+        if why is not None:
+            raise HandlerDecodeError(f"handler state of {name} is refused: {why}")
     job = cls.__new__(cls)
     job.__dict__.update(state)
     return job

@@ -26,6 +26,7 @@ class Job:
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
+        validate_job_class(cls)  # at definition: a bad option fails the import, not a job
         registry.register(cls)
 
     def perform(self) -> None:
@@ -54,13 +55,55 @@ class Job:
     @classmethod
     def max_run_time_seconds(cls) -> float:
         """max_run_time as seconds, whichever form the class gave it in."""
-        value = cls.max_run_time
-        return value.total_seconds() if isinstance(value, timedelta) else float(value)
+        return _run_time_seconds(cls, cls.max_run_time)
 
     @classmethod
     def class_name(cls) -> str:
         """The name stored in the handler and matched against the registry."""
         return f"{cls.__module__}.{cls.__qualname__}"
+
+
+MAX_RUN_TIME_LIMIT = 7 * 24 * 3600.0  # a week: longer is a mistake, not a job
+PRIORITY_RANGE = (-(2**31), 2**31 - 1)  # the priority column is an integer
+
+
+def _run_time_seconds(cls: type, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
+        raise TypeError(
+            f"{cls.__qualname__}.max_run_time must be a number of seconds or a timedelta, "
+            f"got {value!r}"
+        )
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not (0 < seconds <= MAX_RUN_TIME_LIMIT):  # also false for NaN
+        raise ValueError(
+            f"{cls.__qualname__}.max_run_time must be more than 0 and at most "
+            f"{MAX_RUN_TIME_LIMIT:g} seconds, got {value!r}"
+        )
+    return seconds
+
+
+def validate_job_class(cls: type[Job]) -> None:
+    """Check the Delayed::Job options of a class; TypeError/ValueError names the culprit.
+
+    Run when the class is defined and again before each run (a class attribute can be
+    changed later): an option the worker cannot honour (``max_run_time = math.inf``, a
+    string ``max_attempts``) must fail loudly, never leave a job locked.
+    """
+    name = cls.__qualname__
+    attempts = cls.max_attempts
+    if isinstance(attempts, bool) or not isinstance(attempts, int):
+        raise TypeError(f"{name}.max_attempts must be an int, got {attempts!r}")
+    if attempts < 1:
+        raise ValueError(f"{name}.max_attempts must be at least 1, got {attempts}")
+    _run_time_seconds(cls, cls.max_run_time)
+    queue = cls.queue_name
+    if queue is not None and (not isinstance(queue, str) or not queue or len(queue) > 255):
+        raise TypeError(f"{name}.queue_name must be None or a string of 1 to 255 characters")
+    priority = cls.priority
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"{name}.priority must be an int, got {priority!r}")
+    if not PRIORITY_RANGE[0] <= priority <= PRIORITY_RANGE[1]:
+        raise ValueError(f"{name}.priority must fit a 32-bit integer, got {priority}")
 
 
 class JobRegistry:
@@ -82,6 +125,12 @@ class JobRegistry:
     def names(self) -> list[str]:
         with self._lock:
             return sorted(self._classes)
+
+    def modules(self) -> list[str]:
+        """The modules that defined the registered classes (tomqueue's own left out)."""
+        with self._lock:
+            found = {cls.__module__ for cls in self._classes.values()}
+        return sorted(m for m in found if not m.startswith("tomqueue."))
 
 
 registry = JobRegistry()

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tomqueue.admission import Admission, admit
 from tomqueue.database import ADVISORY_NAMESPACE
+from tomqueue.error_text import storable
 from tomqueue.snapshot import JobSnapshot
 
 _COLUMNS = (
@@ -65,12 +66,15 @@ _INSERT = text(
 
 # The worker's two statements per job, in the driver's own parameter style: they run on
 # the slot's own connection, straight through psycopg (see JobStore._hot_execute).
-_FAST_LOCK = f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = %(name)s,
+_FAST_LOCK = f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = %(by)s,
         lock_key = %(key)s, updated_at = now()
     WHERE id = %(id)s AND failed_at IS NULL AND locked_by IS NULL AND run_at <= now()
       AND {_DIGEST_SQL} = %(digest)s
     RETURNING {_COLUMNS}, now() AS db_now"""
-_DELETE_HELD = "DELETE FROM tomqueue_jobs WHERE id = %(id)s AND lock_key = %(key)s"
+# locked_by names the attempt ("host pid:1 key:2 run:3"), not only the process: a run
+# whose row was taken over and run again (by this worker or another) can never delete or
+# fail the row under the new run.
+_DELETE_HELD = "DELETE FROM tomqueue_jobs WHERE id = %(id)s AND locked_by = %(by)s"
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,14 @@ class NewJob:
     priority: int
     run_at: datetime | None
     queue: str | None
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    """What ``retry`` did: the row made pending, or why not."""
+
+    row: JobSnapshot | None
+    running_on: str | None = None  # a live worker holds the job: nothing was changed
 
 
 @dataclass(frozen=True)
@@ -196,25 +208,24 @@ class JobStore:
 
     # -- worker ----------------------------------------------------------------------------
 
-    def lock_for_run(
-        self, job_id: int, digest: str, worker_name: str, lease_key: int, max_crashes: int
-    ) -> LockResult:
+    def lock_for_run(self, job_id: int, digest: str, locked_by: str, lease_key: int) -> LockResult:
         """Re-check the row, decide, and lock it if it may run.
 
         The common case — due, unlocked, not failed, digest matching — is one conditional
         UPDATE in autocommit. Anything else falls back to reading the row FOR UPDATE and
         deciding with ``admit``. Either way the lock is the row's locked_by/lock_key, backed
         by the worker's live advisory lock, not a transaction held open while the job runs.
+        ``locked_by`` names this attempt, so a retry after a lost reply finds its own lock.
         """
         locked = self._hot_execute(
-            _FAST_LOCK, {"id": job_id, "digest": digest, "name": worker_name, "key": lease_key}
+            _FAST_LOCK, {"id": job_id, "digest": digest, "by": locked_by, "key": lease_key}
         ).fetchone()
         if locked is not None:
             return LockResult(Admission.RUN, snapshot_from_mapping(locked), locked["db_now"])
-        return self._lock_carefully(job_id, digest, worker_name, lease_key, max_crashes)
+        return self._lock_carefully(job_id, digest, locked_by, lease_key)
 
     def _lock_carefully(
-        self, job_id: int, digest: str, worker_name: str, lease_key: int, max_crashes: int
+        self, job_id: int, digest: str, locked_by: str, lease_key: int
     ) -> LockResult:
         with self.engine.begin() as conn:
             found = conn.execute(
@@ -229,67 +240,35 @@ class JobStore:
                 return LockResult(Admission.DROP_MISSING, None, db_now)
             row = snapshot_from(found)
             db_now = found._mapping["db_now"]
-            decision = admit(row, digest, db_now, bool(found._mapping["holder_alive"]))
+            decision = admit(
+                row, digest, db_now, bool(found._mapping["holder_alive"]), own_lock=locked_by
+            )
             if decision is Admission.DEFER:
                 # hand back to the deferred path: the manager releases rows with no release
                 conn.execute(
                     text("UPDATE tomqueue_jobs SET released_at = NULL WHERE id = :id"),
                     {"id": job_id},
                 )
-            elif decision is Admission.RUN_AFTER_CRASH and row.crashes + 1 >= max_crashes:
-                # its worker died max_crashes times in a row running it: poison, keep it failed
-                failed = conn.execute(
-                    text(
-                        f"""UPDATE tomqueue_jobs SET failed_at = now(), updated_at = now(),
-                            attempts = attempts + 1, crashes = crashes + 1,
-                            locked_at = NULL, locked_by = NULL, lock_key = NULL,
-                            last_error = :error
-                        WHERE id = :id RETURNING {_COLUMNS}"""
-                    ),
-                    {
-                        "id": job_id,
-                        "error": (
-                            f"worker {row.locked_by} died while running this job; that is "
-                            f"{row.crashes + 1} crashes in a row, so the job is treated as "
-                            "poison and failed for good. Fix it, then `tomqueue retry "
-                            f"{job_id}` or delete it."
-                        ),
-                    },
-                ).one()
-                return LockResult(Admission.DROP_FAILED, snapshot_from(failed), db_now)
-            elif decision.runs:
-                crash = decision is Admission.RUN_AFTER_CRASH
+            elif decision is Admission.RUN:
                 locked = conn.execute(
                     text(
-                        f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :name,
+                        f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :by,
                             lock_key = :key, updated_at = now()
-                            {
-                            ", attempts = attempts + 1, crashes = crashes + 1, last_error = :error"
-                            if crash
-                            else ""
-                        }
                         WHERE id = :id RETURNING {_COLUMNS}"""
                     ),
-                    {
-                        "id": job_id,
-                        "name": worker_name,
-                        "key": lease_key,
-                        "error": f"worker {row.locked_by} died while running this job",
-                    }
-                    if crash
-                    else {"id": job_id, "name": worker_name, "key": lease_key},
+                    {"id": job_id, "by": locked_by, "key": lease_key},
                 ).one()
                 return LockResult(decision, snapshot_from(locked), db_now)
             return LockResult(decision, row, db_now)
 
-    def delete_succeeded(self, job_id: int, lease_key: int) -> bool:
-        """Delete a finished job, if this worker still holds it."""
-        return self._hot_execute(_DELETE_HELD, {"id": job_id, "key": lease_key}).rowcount > 0
+    def delete_succeeded(self, job_id: int, locked_by: str) -> bool:
+        """Delete a finished job, if this attempt still holds it."""
+        return self._hot_execute(_DELETE_HELD, {"id": job_id, "by": locked_by}).rowcount > 0
 
     def record_failure(
         self,
         job_id: int,
-        lease_key: int,
+        locked_by: str,
         attempts: int,
         last_error: str,
         run_at: datetime | None,
@@ -303,29 +282,31 @@ class JobStore:
                         failed_at = CASE WHEN :run_at IS NULL THEN now() END,
                         released_at = NULL, crashes = 0,
                         locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
-                    WHERE id = :id AND lock_key = :key RETURNING {_COLUMNS}"""
+                    WHERE id = :id AND locked_by = :by RETURNING {_COLUMNS}"""
                 ),
                 {
                     "id": job_id,
-                    "key": lease_key,
+                    "by": locked_by,
                     "attempts": attempts,
-                    "error": last_error,
+                    "error": storable(last_error),
                     "run_at": run_at,
                 },
             ).first()
             return None if row is None else snapshot_from(row)
 
-    def fail_unrunnable(self, job_id: int, last_error: str) -> JobSnapshot | None:
-        """Fail a job that can never run here (unknown class, bad handler): no retries."""
+    def fail_held(self, job_id: int, locked_by: str, last_error: str) -> JobSnapshot | None:
+        """Fail a job this attempt holds for good, without running it (unknown class, a
+        bad handler, poison, attempts used up by crashes): no retries, kept for a person."""
         with self.engine.begin() as conn:
             row = conn.execute(
                 text(
-                    f"""UPDATE tomqueue_jobs SET attempts = attempts + 1, last_error = :error,
+                    f"""UPDATE tomqueue_jobs SET last_error = :error,
+                        attempts = GREATEST(attempts, 1),
                         failed_at = now(), locked_at = NULL, locked_by = NULL,
                         lock_key = NULL, updated_at = now()
-                    WHERE id = :id RETURNING {_COLUMNS}"""
+                    WHERE id = :id AND locked_by = :by RETURNING {_COLUMNS}"""
                 ),
-                {"id": job_id, "error": last_error},
+                {"id": job_id, "by": locked_by, "error": storable(last_error)},
             ).first()
             return None if row is None else snapshot_from(row)
 
@@ -354,9 +335,24 @@ class JobStore:
                 conn.execute(text(f"SELECT count(*) FROM tomqueue_jobs WHERE {where}")).scalar_one()
             )
 
-    def retry(self, job_id: int) -> JobSnapshot | None:
-        """Make a job pending and due now, with a fresh set of attempts."""
+    def retry(self, job_id: int) -> RetryResult:
+        """Make a job pending and due now, with a fresh set of attempts.
+
+        A job a live worker is running is left alone: unlocking it would let a second run
+        start beside the first. A job whose worker has died may be retried.
+        """
         with self.engine.begin() as conn:
+            found = conn.execute(
+                text(
+                    f"SELECT j.locked_by, {_HOLDER_ALIVE} AS holder_alive "
+                    "FROM tomqueue_jobs j WHERE j.id = :id FOR UPDATE"
+                ),
+                {"id": job_id},
+            ).first()
+            if found is None:
+                return RetryResult(None)
+            if found.locked_by is not None and found.holder_alive:
+                return RetryResult(None, running_on=str(found.locked_by))
             row = conn.execute(
                 text(
                     f"""UPDATE tomqueue_jobs SET failed_at = NULL, attempts = 0, crashes = 0,
@@ -365,8 +361,8 @@ class JobStore:
                     WHERE id = :id RETURNING {_COLUMNS}"""
                 ),
                 {"id": job_id},
-            ).first()
-            return None if row is None else snapshot_from(row)
+            ).one()
+            return RetryResult(snapshot_from(row))
 
     def delete(self, job_id: int) -> bool:
         with self.engine.begin() as conn:
@@ -374,7 +370,8 @@ class JobStore:
             return bool(result.rowcount)
 
     def iter_due_pending(self, batch_size: int = 1000) -> Iterator[list[JobSnapshot]]:
-        """Every pending, due job in id order, a batch at a time, for ``tomqueue republish``."""
+        """Every pending, due, unlocked job in id order, a batch at a time, for ``tomqueue
+        republish`` (a job a worker holds needs no news)."""
         last_id = 0
         while True:
             with self.engine.connect() as conn:
@@ -383,7 +380,8 @@ class JobStore:
                     for row in conn.execute(
                         text(
                             f"""SELECT {_COLUMNS} FROM tomqueue_jobs
-                            WHERE failed_at IS NULL AND run_at <= now() AND id > :last
+                            WHERE failed_at IS NULL AND locked_by IS NULL
+                              AND run_at <= now() AND id > :last
                             ORDER BY id LIMIT :n"""
                         ),
                         {"last": last_id, "n": batch_size},
@@ -393,10 +391,6 @@ class JobStore:
                 return
             yield rows
             last_id = rows[-1].id
-
-    def mark_released(self, ids: Sequence[int]) -> None:
-        """Record that notifications for these rows' current run_at went out."""
-        self._set_released(ids, released=True)
 
     def unrelease(self, ids: Sequence[int]) -> None:
         """Hand jobs whose announcement failed to the deferred manager, which releases them."""
@@ -454,17 +448,22 @@ class JobStore:
             )
             return db_now, [(r[0], r[1], r[2], r[3]) for r in rows]
 
-    def mark_released_at(self, released: Sequence[tuple[int, datetime]]) -> None:
-        """Mark rows released, but only if their run_at is still the one we announced."""
+    def mark_released_at(
+        self, released: Sequence[tuple[int, datetime]], only_unreleased: bool = True
+    ) -> None:
+        """Mark rows released, but only if their run_at is still the one we announced
+        (and, unless told otherwise, only rows not marked released already)."""
         if not released:
             return
+        unreleased = "AND j.released_at IS NULL" if only_unreleased else ""
         with self.engine.begin() as conn:
             conn.execute(
                 text(
-                    """UPDATE tomqueue_jobs AS j SET released_at = now()
+                    f"""UPDATE tomqueue_jobs AS j SET released_at = now()
                     FROM unnest(CAST(:ids AS bigint[]), CAST(:run_ats AS timestamptz[]))
                          AS r(id, run_at)
-                    WHERE j.id = r.id AND j.run_at = r.run_at AND j.released_at IS NULL"""
+                    WHERE j.id = r.id AND j.run_at = r.run_at AND j.failed_at IS NULL
+                      {unreleased}"""
                 ),
                 {"ids": [i for i, _ in released], "run_ats": [t for _, t in released]},
             )
@@ -479,12 +478,12 @@ class JobStore:
 
     # -- self-healing sweeps -----------------------------------------------------------------
 
-    def dead_holders(self, limit: int = 1000) -> list[tuple[int, int]]:
-        """(job id, lease key) of locked jobs whose worker's lease is gone right now."""
+    def dead_holders(self, limit: int = 1000) -> list[tuple[int, str, int | None]]:
+        """(job id, locked_by, lease key) of locked jobs whose worker's lease is gone now."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    f"""SELECT j.id, j.lock_key FROM tomqueue_jobs j
+                    f"""SELECT j.id, j.locked_by, j.lock_key FROM tomqueue_jobs j
                     WHERE j.locked_at IS NOT NULL AND j.locked_by IS NOT NULL
                       AND j.failed_at IS NULL
                       AND NOT {_HOLDER_ALIVE}
@@ -492,18 +491,17 @@ class JobStore:
                 ),
                 {"limit": limit},
             )
-            return [(int(r[0]), int(r[1]) if r[1] is not None else 0) for r in rows]
+            return [(int(r[0]), str(r[1]), r[2]) for r in rows]
 
-    def recover_orphans(
-        self, suspects: Sequence[tuple[int, int]], max_crashes: int
-    ) -> list[JobSnapshot]:
+    def recover_orphans(self, suspects: Sequence[tuple[int, str]]) -> list[JobSnapshot]:
         """Unlock jobs whose worker has died, counting the crash as a failed attempt.
 
-        Only rows still locked under the same lease key, whose lease is still gone, are
-        touched; liveness comes from the holder's advisory lock, never from the age of
-        locked_at. A job whose worker died ``max_crashes`` times in a row is failed for good
-        as poison. Rows come back with released_at set: the caller announces the pending
-        ones. SKIP LOCKED makes concurrent sweepers split the work instead of racing.
+        Only rows still locked by the same attempt, whose lease is still gone, are touched;
+        liveness comes from the holder's advisory lock, never from the age of locked_at.
+        Nothing is failed here: this may run in a process without the job's class, so the
+        worker that locks the row next decides "poison" or "out of attempts" and calls the
+        job's failure() hook (tomqueue.verdicts). Rows come back announced-now: the caller
+        publishes them. SKIP LOCKED makes concurrent sweepers split the work.
         """
         if not suspects:
             return []
@@ -512,24 +510,17 @@ class JobStore:
                 text(
                     f"""WITH dead AS (
                         SELECT j.id FROM tomqueue_jobs j
-                        JOIN unnest(CAST(:ids AS bigint[]), CAST(:keys AS integer[]))
-                             AS s(id, lock_key) ON s.id = j.id AND s.lock_key = j.lock_key
-                        WHERE j.locked_by IS NOT NULL AND j.failed_at IS NULL
-                          AND NOT {_HOLDER_ALIVE}
+                        JOIN unnest(CAST(:ids AS bigint[]), CAST(:holders AS text[]))
+                             AS s(id, locked_by) ON s.id = j.id AND s.locked_by = j.locked_by
+                        WHERE j.failed_at IS NULL AND NOT {_HOLDER_ALIVE}
                         FOR UPDATE OF j SKIP LOCKED)
                     UPDATE tomqueue_jobs j SET
                         attempts = j.attempts + 1,
                         crashes = j.crashes + 1,
-                        last_error = CASE WHEN j.crashes + 1 >= :max_crashes
-                            THEN 'worker ' || j.locked_by || ' died while running this job; '
-                                 || (j.crashes + 1)::text || ' crashes in a row, so the job is'
-                                 || ' treated as poison and failed for good. Fix it, then'
-                                 || ' `tomqueue retry ' || j.id::text || '` or delete it.'
-                            ELSE 'worker ' || j.locked_by || ' died while running this job'
-                            END,
-                        failed_at = CASE WHEN j.crashes + 1 >= :max_crashes THEN now() END,
-                        run_at = CASE WHEN j.crashes + 1 >= :max_crashes THEN j.run_at
-                                      ELSE now() END,
+                        last_error = left('worker ' || j.locked_by
+                            || ' died while running this job'
+                            || COALESCE(E'\nprevious error: ' || j.last_error, ''), 65536),
+                        run_at = now(),
                         released_at = now(),
                         locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
                     FROM dead WHERE j.id = dead.id
@@ -537,9 +528,31 @@ class JobStore:
                 ),
                 {
                     "ids": [job_id for job_id, _ in suspects],
-                    "keys": [key for _, key in suspects],
-                    "max_crashes": max_crashes,
+                    "holders": [holder for _, holder in suspects],
                 },
+            )
+            return [snapshot_from(row) for row in rows]
+
+    def claim_unannounced(self, overdue_seconds: float, limit: int = 1000) -> list[JobSnapshot]:
+        """Take due rows that nobody announced (broker down at enqueue, a deferred manager
+        not running) and are overdue by more than ``overdue_seconds``, marking them
+        announced now; the caller publishes them. Workers' sweeps run this too, so jobs
+        enqueued during a broker outage run once it is back even with no deferred manager.
+        """
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                text(
+                    f"""WITH due AS (
+                        SELECT id FROM tomqueue_jobs
+                        WHERE failed_at IS NULL AND released_at IS NULL AND locked_by IS NULL
+                          AND run_at <= now() - make_interval(secs => :overdue)
+                        ORDER BY run_at LIMIT :limit
+                        FOR UPDATE SKIP LOCKED)
+                    UPDATE tomqueue_jobs j SET released_at = now()
+                    FROM due WHERE j.id = due.id
+                    RETURNING {_J_COLUMNS}"""
+                ),
+                {"overdue": overdue_seconds, "limit": limit},
             )
             return [snapshot_from(row) for row in rows]
 
@@ -557,10 +570,15 @@ class JobStore:
             return [int(row[0]) for row in rows]
 
     def claim_stale(
-        self, priorities: Sequence[int], republish_after_seconds: float, limit: int = 1000
+        self,
+        priorities: Sequence[int],
+        republish_after_seconds: float,
+        announced_before: datetime | None = None,
+        limit: int = 1000,
     ) -> list[JobSnapshot]:
-        """Take due, unlocked jobs whose announcement is older than the threshold, marking
-        them announced now; the caller publishes them. Concurrent sweepers never both win."""
+        """Take due, unlocked jobs whose announcement is older than the threshold (and than
+        ``announced_before``, if given), marking them announced now; the caller publishes
+        them. Concurrent sweepers never both win a row."""
         if not priorities:
             return []
         with self.engine.begin() as conn:
@@ -570,13 +588,52 @@ class JobStore:
                         SELECT id FROM tomqueue_jobs
                         WHERE failed_at IS NULL AND locked_at IS NULL AND run_at <= now()
                           AND released_at < now() - make_interval(secs => :after)
+                          AND released_at < COALESCE(CAST(:before AS timestamptz), 'infinity')
                           AND priority = ANY(CAST(:priorities AS integer[]))
-                        ORDER BY run_at LIMIT :limit
+                        ORDER BY released_at LIMIT :limit
                         FOR UPDATE SKIP LOCKED)
                     UPDATE tomqueue_jobs j SET released_at = now()
                     FROM stale WHERE j.id = stale.id
                     RETURNING {_J_COLUMNS}"""
                 ),
-                {"after": republish_after_seconds, "priorities": list(priorities), "limit": limit},
+                {
+                    "after": republish_after_seconds,
+                    "before": announced_before,
+                    "priorities": list(priorities),
+                    "limit": limit,
+                },
+            )
+            return [snapshot_from(row) for row in rows]
+
+    def own_locks(self, lease_key: int) -> list[tuple[int, str]]:
+        """(job id, locked_by) of the rows locked under this worker's lease key."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    """SELECT id, locked_by FROM tomqueue_jobs
+                    WHERE locked_at IS NOT NULL AND lock_key = :key
+                      AND locked_by IS NOT NULL AND failed_at IS NULL"""
+                ),
+                {"key": lease_key},
+            )
+            return [(int(r[0]), str(r[1])) for r in rows]
+
+    def release_stranded(self, stranded: Sequence[tuple[int, str]]) -> list[JobSnapshot]:
+        """Unlock rows this worker locked but runs no attempt of (a lock whose reply was
+        lost, an outcome that could not be written), announcing them now; the job did not
+        run to an outcome, so no attempt is counted."""
+        if not stranded:
+            return []
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                text(
+                    f"""UPDATE tomqueue_jobs j SET released_at = now(),
+                        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+                    FROM unnest(CAST(:ids AS bigint[]), CAST(:holders AS text[]))
+                         AS s(id, locked_by)
+                    WHERE j.id = s.id AND j.locked_by = s.locked_by AND j.failed_at IS NULL
+                    RETURNING {_J_COLUMNS}"""
+                ),
+                {"ids": [i for i, _ in stranded], "holders": [h for _, h in stranded]},
             )
             return [snapshot_from(row) for row in rows]

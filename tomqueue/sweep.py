@@ -1,105 +1,192 @@
 """Sweeper: finds committed jobs that nobody is going to run, and makes them run.
 
-Two cases, both safe to sweep from several processes at once:
-- orphans: rows locked by a worker whose liveness lease is gone (SIGKILL, crash, lost host);
-- lost notifications: due, unlocked rows announced long ago whose priority queue is empty
-  (broker down at enqueue, publish lost, queue purged, a row written by plain SQL).
+Three cases, all safe to sweep from several processes at once (every worker and every
+deferred manager runs a Sweeper):
+- orphans: rows locked by a worker whose liveness lease has been gone for ``orphan_grace``
+  (SIGKILL, crash, lost host): unlocked, the crash counted, announced again;
+- unannounced rows: due rows nobody announced (broker down at enqueue, no deferred manager
+  running), overdue by a few seconds: announced;
+- lost notifications: due, unlocked rows announced more than ``republish_after`` ago whose
+  message is no longer in their level's queue: announced again.
 
-A level whose queue still holds messages is left alone: its backlog is draining, and
-republishing every row of a long backlog would only flood the queue with duplicates.
+A queue is first in, first out: if the message at the head of a level's queue was announced
+after a row was, the row's own message has been taken already, so if the row is still
+waiting its message was lost. The sweep reads the head (``basic.get`` and give it back) to
+tell a lost notification from one waiting in a long backlog, so a backlog is never flooded
+with duplicates and a lost notification is found whatever the queues hold.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from tomqueue.broker import BROKER_FAILURES
+from tomqueue.errors import MalformedNotificationError
 from tomqueue.notifications import notification_for
-from tomqueue.priority import LEVELS_IN_ORDER, level_for
+from tomqueue.priority import PriorityLevel, level_for
 from tomqueue.runtime import Runtime
 from tomqueue.snapshot import JobSnapshot
+from tomqueue.wire import decode_notification
 
 log = logging.getLogger(__name__)
+
+# Announcements this close together may reach the queue in either order (a batch is
+# published after its commit): only rows announced this much before the head count as lost.
+ORDER_MARGIN = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
 class SweepReport:
     orphans_recovered: int
-    orphans_failed: int
+    unannounced_released: int
     republished: int
+
+
+class _Skip:
+    """The head of a queue says nothing this time (its row moved on): try next sweep."""
+
+
+SKIP = _Skip()
 
 
 class Sweeper:
     """Run ``sweep()`` now and then; keeps only the orphan suspects between runs."""
 
-    def __init__(self, runtime: Runtime, own_lease_key: int | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        own_lease_key: int | None = None,
+        own_attempts: Callable[[], frozenset[str]] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.store = runtime.store
         self.own_lease_key = own_lease_key
-        # (job id, lease key) -> when first seen without a live lease
-        self._suspects: dict[tuple[int, int], float] = {}
+        self.own_attempts = own_attempts
+        # (job id, locked_by) -> when first seen without a live lease
+        self._suspects: dict[tuple[int, str], float] = {}
+        # rows under our own lease with no attempt in flight, seen at the last sweep
+        self._stranded: set[tuple[int, str]] = set()
 
     def sweep(self) -> SweepReport:
-        recovered, poisoned = self._recover_orphans()
+        self._release_stranded()
+        recovered = self._recover_orphans()
+        unannounced = self._release_unannounced()
         republished = self._republish_stale()
-        if recovered or poisoned or republished:
+        if recovered or unannounced or republished:
             log.warning(
-                "sweep: %s orphaned job(s) re-announced, %s failed as poison, "
+                "sweep: %s orphaned job(s) re-announced, %s unannounced job(s) released, "
                 "%s lost notification(s) republished",
                 recovered,
-                poisoned,
+                unannounced,
                 republished,
             )
-        return SweepReport(recovered, poisoned, republished)
+        return SweepReport(recovered, unannounced, republished)
 
     def _announce(self, rows: list[JobSnapshot]) -> None:
         notes = [notification_for(row, self.settings.priority_map) for row in rows]
         try:
             self.runtime.publisher.publish(notes)
         except BROKER_FAILURES as exc:
-            # leave them to the deferred manager, which releases unreleased rows
+            # leave them unannounced: the next sweep (or the deferred manager) retries
             log.warning(
                 "sweep could not publish %s job(s) (%s); handing them over", len(notes), exc
             )
             self.store.unrelease([row.id for row in rows])
 
-    def _recover_orphans(self) -> tuple[int, int]:
+    def _release_stranded(self) -> None:
+        """Unlock rows locked under this worker's own lease that none of its attempts is
+        running, once seen so at two sweeps in a row. The in-flight set is read after the
+        rows: an attempt registers before it locks and leaves after its outcome is written,
+        so a row found here without its attempt was abandoned."""
+        if self.own_lease_key is None or self.own_attempts is None:
+            return
+        locked = self.store.own_locks(self.own_lease_key)
+        running = self.own_attempts()
+        now_stranded = {lock for lock in locked if lock[1] not in running}
+        ripe = sorted(now_stranded & self._stranded)
+        self._stranded = now_stranded - set(ripe)
+        rows = self.store.release_stranded(ripe)
+        for row in rows:
+            log.warning("job %s was locked by this worker with no run in flight; released", row.id)
+        if rows:
+            self._announce(rows)
+
+    def _recover_orphans(self) -> int:
         """Recover a job only once its lease has been gone for ``orphan_grace``: a worker
         whose lease connection merely dropped (a PostgreSQL restart, a terminated backend)
         takes it again well within that time, and must not see its running job re-run."""
         now = time.monotonic()
         grace = self.settings.orphan_grace.total_seconds()
         seen = {
-            suspect for suspect in self.store.dead_holders() if suspect[1] != self.own_lease_key
+            (job_id, holder)
+            for job_id, holder, key in self.store.dead_holders()
+            if key != self.own_lease_key  # our own lease is only between connections
         }
         self._suspects = {s: self._suspects.get(s, now) for s in seen}
         ripe = [s for s, first in self._suspects.items() if now - first >= grace]
-        rows = self.store.recover_orphans(ripe, self.settings.max_crashes)
+        rows = self.store.recover_orphans(ripe)
         for suspect in ripe:
             self._suspects.pop(suspect, None)
-        pending = [row for row in rows if row.failed_at is None]
         for row in rows:
-            if row.failed_at is not None:
-                log.error("job %s failed as poison: %s", row.id, row.last_error)
-            else:
-                log.warning("job %s: %s; running it again", row.id, row.last_error)
-        if pending:
-            self._announce(pending)
-        return len(pending), len(rows) - len(pending)
+            log.warning("job %s: %s; running it again", row.id, row.last_error)
+        if rows:
+            self._announce(rows)
+        return len(rows)
+
+    def _release_unannounced(self) -> int:
+        # the deferred manager releases due rows within a poll interval; only rows it has
+        # clearly missed (none running, or the broker was down) are taken here
+        overdue = max(2.0, 2 * self.settings.deferred_poll_interval.total_seconds())
+        rows = self.store.claim_unannounced(overdue)
+        if rows:
+            self._announce(rows)
+        return len(rows)
 
     def _republish_stale(self) -> int:
         after = self.settings.republish_after.total_seconds()
         priorities = self.store.stale_priorities(after)
         if not priorities:
             return 0
-        depths = self.runtime.publisher.queue_depths(LEVELS_IN_ORDER)
-        empty_levels = {level for level, depth in depths.items() if depth == 0}
-        priority_map = self.settings.priority_map
-        chosen = [p for p in priorities if level_for(p, priority_map) in empty_levels]
-        rows = self.store.claim_stale(chosen, after)
-        if rows:
-            self._announce(rows)
-        return len(rows)
+        by_level: dict[PriorityLevel, list[int]] = {}
+        for priority in priorities:
+            by_level.setdefault(level_for(priority, self.settings.priority_map), []).append(
+                priority
+            )
+        republished = 0
+        for level, level_priorities in by_level.items():
+            before = self._announced_before_head(level)
+            if isinstance(before, _Skip):
+                continue
+            rows = self.store.claim_stale(level_priorities, after, announced_before=before)
+            if rows:
+                self._announce(rows)
+            republished += len(rows)
+        return republished
+
+    def _announced_before_head(self, level: PriorityLevel) -> datetime | _Skip | None:
+        """Rows announced before this instant have lost their message (None: any row, the
+        queue is empty); SKIP when the head cannot tell this time."""
+        publisher = self.runtime.publisher
+        if publisher.queue_depths([level])[level] == 0:
+            return None
+        body = publisher.peek_head(level)
+        if body is None:
+            return None  # emptied meanwhile
+        try:
+            note = decode_notification(body)
+        except MalformedNotificationError:
+            return SKIP  # a worker drops it soon; the next head tells
+        head = self.store.get(note.job_id)
+        if (
+            head is None
+            or head.released_at is None
+            or head.locked_by is not None
+            or head.digest != note.digest
+        ):
+            return SKIP  # a leftover duplicate: its row has moved on
+        return head.released_at - ORDER_MARGIN

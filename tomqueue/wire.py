@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -36,35 +37,66 @@ def encode_notification(note: Notification) -> bytes:
 
 
 def decode_notification(body: bytes) -> Notification:
-    """Parse a message body; anything foreign or corrupt raises MalformedNotificationError."""
+    """Parse a message body; anything foreign, corrupt or hostile raises
+    MalformedNotificationError and nothing else.
+
+    The size is checked before any parsing, so a huge body costs no CPU; every error the
+    parser can raise (deep nesting is a RecursionError, a date at the edge of the calendar
+    an OverflowError) is turned into the one error the consumers know how to drop.
+    """
     if len(body) > MAX_MESSAGE_BYTES:
         raise MalformedNotificationError(f"message of {len(body)} bytes is too large")
     try:
+        return _decode(body)
+    except MalformedNotificationError:
+        raise
+    except Exception as exc:  # RecursionError, OverflowError, MemoryError: all hostile
+        raise MalformedNotificationError(
+            f"message could not be parsed ({type(exc).__name__}: {_clip(str(exc))})"
+        ) from exc
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+_DIGEST = re.compile(r"[0-9a-f]{1,64}")
+MAX_JOB_ID = 2**63 - 1  # the bigint primary key's range
+
+
+def _decode(body: bytes) -> Notification:
+    try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedNotificationError(f"message is not JSON: {exc}") from exc
+        raise MalformedNotificationError(f"message is not JSON: {_clip(str(exc))}") from exc
     if not isinstance(document, dict) or document.get("v") != WIRE_VERSION:
         raise MalformedNotificationError("message is not a tomqueue notification (no v=1)")
     job_id = document.get("job_id")
     digest = document.get("digest")
     level = document.get("level")
     run_at = document.get("run_at")
-    if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id <= 0:
-        raise MalformedNotificationError(f"job_id must be a positive integer, got {job_id!r}")
-    if not isinstance(digest, str) or not digest:
-        raise MalformedNotificationError("digest must be a non-empty string")
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 < job_id <= MAX_JOB_ID:
+        raise MalformedNotificationError(
+            f"job_id must be a positive 64-bit integer, got {_clip(repr(job_id))}"
+        )
+    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        raise MalformedNotificationError("digest must be a short lowercase hex string")
     if not isinstance(level, str):
-        raise MalformedNotificationError(f"level must be a string, got {level!r}")
+        raise MalformedNotificationError(f"level must be a string, got {_clip(repr(level))}")
     try:
         parsed_level = PriorityLevel(level)
     except ValueError as exc:
-        raise MalformedNotificationError(f"unknown priority level {level!r}") from exc
+        raise MalformedNotificationError(f"unknown priority level {_clip(repr(level))}") from exc
     if not isinstance(run_at, str):
         raise MalformedNotificationError("run_at must be an ISO-8601 string")
     try:
         parsed_run_at = datetime.fromisoformat(run_at)
     except ValueError as exc:
-        raise MalformedNotificationError(f"run_at is not ISO-8601: {run_at!r}") from exc
+        raise MalformedNotificationError(f"run_at is not ISO-8601: {_clip(repr(run_at))}") from exc
     if parsed_run_at.tzinfo is None:
         raise MalformedNotificationError("run_at must carry a timezone")
-    return Notification(job_id, digest, parsed_level, parsed_run_at.astimezone(UTC))
+    try:
+        in_utc = parsed_run_at.astimezone(UTC)
+    except OverflowError as exc:
+        raise MalformedNotificationError(f"run_at is out of range: {_clip(run_at)}") from exc
+    return Notification(job_id, digest, parsed_level, in_utc)

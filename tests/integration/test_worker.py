@@ -48,21 +48,28 @@ def test_retries_then_success(tq, run_all):
 
 
 def test_timeout_stops_a_sleeping_job_and_the_worker_goes_on(tq, run_worker):
-    slow = tomqueue.enqueue(Sleepy("sleeper", seconds=30))
+    # time.sleep is C: the JobTimeout raised at 1 s lands when the sleep returns, at 3 s,
+    # and the row stays locked until then (never a retry beside a running first attempt)
+    slow = tomqueue.enqueue(Sleepy("sleeper", seconds=3))
     after = tomqueue.enqueue(Record("next"))
     run_worker()
+    wait_until(lambda: tq.count_runs("sleeper", "start") == 1)
+    time.sleep(1.5)
+    assert tq.job(slow)["locked_by"] is not None, "unlocked while the job still sleeps"
     wait_until(lambda: (tq.job(slow) or {}).get("failed_at") is not None, timeout=10)
     assert "JobTimeout" in tq.job(slow)["last_error"]
+    assert "exceeded max_run_time of 1s" in tq.job(slow)["last_error"]
     wait_until(lambda: tq.job(after) is None, message="next job ran")
+    assert tq.count_runs("sleeper", "woke") == 0
 
 
 def test_timeouts_with_concurrency_stop_each_job_on_time(tq, run_worker):
-    ids = [tomqueue.enqueue(Sleepy(f"s{n}", seconds=4)) for n in range(3)]
+    ids = [tomqueue.enqueue(Sleepy(f"s{n}", seconds=2.5)) for n in range(3)]
     started = time.monotonic()
     run_worker(concurrency=3)
     wait_until(lambda: all((tq.job(i) or {}).get("failed_at") for i in ids), timeout=10)
-    assert time.monotonic() - started < 3.5
-    time.sleep(4.5)  # past the sleep: the interrupted jobs must not carry on
+    assert time.monotonic() - started < 6
+    time.sleep(1)  # past the sleep: the interrupted jobs must not carry on
     assert sum(tq.count_runs(f"s{n}", "woke") for n in range(3)) == 0
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from tomqueue.job import Job
@@ -27,10 +26,15 @@ class Delivery(Protocol):
 
 @dataclass
 class WorkContext:
-    """Everything one job's trip through the stack learns; nothing survives the trip."""
+    """Everything one job's trip through the stack learns; nothing survives the trip.
+
+    ``locked_by`` names this attempt ("host pid:1 key:2 run:3"): it is what the row's lock
+    says while this attempt holds it, and what the delete or failure write must match.
+    """
 
     worker_name: str
     lease_key: int
+    locked_by: str = ""
     delivery: Delivery | None = None
     notification: Notification | None = None
     lock: LockResult | None = None
@@ -41,8 +45,10 @@ class WorkContext:
     detail: str = ""
     locked_monotonic: float = 0.0
     wake_deferred: JobSnapshot | None = None  # a row the deferred manager must hold now
-    extras: dict[str, object] = field(default_factory=dict)
-    on_settled: list[Callable[[], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.locked_by:
+            self.locked_by = self.worker_name
 
     @property
     def job_id(self) -> int | None:

@@ -6,11 +6,10 @@ WorkContext, so one stack serves every slot thread of a worker at once.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import threading
 import time
-import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol, TypeVar
@@ -18,18 +17,18 @@ from typing import Protocol, TypeVar
 from tomqueue.admission import Admission
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.database import retry_on_disconnect
-from tomqueue.errors import (
-    HandlerDecodeError,
-    JobTimeout,
-    MalformedNotificationError,
-    UnknownJobClassError,
-)
+from tomqueue.error_text import describe_error, storable
+from tomqueue.errors import JobTimeout, MalformedNotificationError
 from tomqueue.handler import decode_handler
+from tomqueue.job import Job, validate_job_class
 from tomqueue.notifications import notification_for
 from tomqueue.runtime import Runtime
 from tomqueue.snapshot import JobSnapshot
+from tomqueue.verdicts import LockedVerdict, verdict_for_locked
 from tomqueue.wire import decode_notification
 from tomqueue.worker.context import Delivery, WorkContext
+from tomqueue.worker.hooks import call_failure_hook, retry_time, run_hooked
+from tomqueue.worker.job_thread import JobThread
 from tomqueue.worker.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -55,17 +54,49 @@ class ErrorHandling:
             return Outcome.ERRORED
 
 
+class LeaseNotHeldError(RuntimeError):
+    """The worker lost its lease: the message goes back to the queue untouched."""
+
+
+class FailedTries:
+    """How often each message body has failed before its row was locked (bounded)."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._tries: OrderedDict[bytes, int] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def count(self, body: bytes) -> int:
+        with self._lock:
+            tries = self._tries.pop(body, 0) + 1
+            self._tries[body] = tries
+            while len(self._tries) > self._capacity:
+                self._tries.popitem(last=False)
+            return tries
+
+    def forget(self, body: bytes) -> None:
+        with self._lock:
+            self._tries.pop(body, None)
+
+
 class Pop:
     """Takes the next message (highest level first), decodes it, and settles it afterwards.
 
-    Every outcome is acked: the row, not the message, carries what happens next. Only an
-    unexpected error requeues the message, so the job is looked at again.
+    Every outcome is acked: the row, not the message, carries what happens next. A message
+    that is not a valid notification, for any reason, is acked and logged at once. An
+    unexpected error before the row is locked requeues the message, up to ``max_tries``
+    times; after that it is dropped to the row's truth: the sweep announces the row again
+    if it still needs running, so a message that always fails cannot loop for ever.
     """
 
-    def __init__(self, source: DeliverySource, runtime: Runtime, wait: float = 1.0) -> None:
+    def __init__(
+        self, source: DeliverySource, runtime: Runtime, wait: float = 1.0, max_tries: int = 3
+    ) -> None:
         self.source = source
         self.runtime = runtime
         self.wait = wait
+        self.max_tries = max_tries
+        self.failed_tries = FailedTries()
 
     def __call__(self, ctx: WorkContext, call_next: Next) -> Outcome:
         delivery = self.source.pop(self.wait)
@@ -74,35 +105,67 @@ class Pop:
         ctx.delivery = delivery
         try:
             ctx.notification = decode_notification(delivery.body)
-        except MalformedNotificationError as exc:
-            log.warning("dropping a message that is not a tomqueue notification: %s", exc)
+        except Exception as exc:  # MalformedNotificationError, or anything it missed
+            reason = exc if isinstance(exc, MalformedNotificationError) else repr(exc)[:200]
+            log.warning("dropping a message that is not a tomqueue notification: %s", reason)
             delivery.ack()
             return Outcome.MALFORMED
         try:
             outcome = call_next(ctx)
+        except LeaseNotHeldError:
+            delivery.nack(requeue=True)  # not the message's fault: no try counted
+            raise
         except BaseException:
-            delivery.nack(requeue=True)
+            self._settle_after_error(ctx, delivery)
             raise
         if ctx.wake_deferred is not None:
             # the row already says when to run next; this only saves the manager a poll
             wake_deferred_manager(self.runtime, ctx.wake_deferred)
+        if outcome is Outcome.STUCK:
+            return outcome  # unacked: the message comes back when this process has gone
         # the row is already deleted or updated: ack last, so a crash before this line
         # means a redelivery that finds the row gone or changed, never a lost job
         delivery.ack()
         return outcome
 
+    def _settle_after_error(self, ctx: WorkContext, delivery: Delivery) -> None:
+        tries = self.failed_tries.count(delivery.body)
+        if tries < self.max_tries:
+            delivery.nack(requeue=True)
+            return
+        self.failed_tries.forget(delivery.body)
+        log.error(
+            "dropping the notification for job %s after %s failed tries; the row stays the "
+            "truth: the sweep announces it again if it still needs running",
+            ctx.job_id,
+            tries,
+        )
+        delivery.ack()
+
+
+class LeaseGate(Protocol):
+    """The worker's lease as LockJob sees it: no new lock while the lease is not held."""
+
+    def wait_held(self, timeout: float) -> bool: ...
+
 
 class LockJob:
     """Re-checks and locks the row, then records what the run came to.
 
-    The row is locked in one short transaction (SELECT ... FOR UPDATE, decide, UPDATE,
-    COMMIT); nothing is held open while the job runs.
+    The row is locked by one conditional UPDATE (or, when anything is unusual, in one short
+    transaction with SELECT ... FOR UPDATE); nothing is held open while the job runs.
     """
 
-    def __init__(self, runtime: Runtime, should_stop: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        should_stop: Callable[[], bool],
+        lease: LeaseGate | None = None,
+    ) -> None:
         self.runtime = runtime
         self.store = runtime.store
         self.should_stop = should_stop
+        self.lease = lease
 
     def _db(self, what: str, operation: Callable[[], T], forever: bool = False) -> T:
         return retry_on_disconnect(
@@ -116,14 +179,13 @@ class LockJob:
     def __call__(self, ctx: WorkContext, call_next: Next) -> Outcome:
         note = ctx.notification
         assert note is not None
-        settings = self.runtime.settings
-        result = retry_on_disconnect(
-            lambda: self.store.lock_for_run(
-                note.job_id, note.digest, ctx.worker_name, ctx.lease_key, settings.max_crashes
-            ),
+        if self.lease is not None and not self.lease.wait_held(timeout=5.0):
+            # a lock under a lease we do not hold could be taken over while the job runs
+            raise LeaseNotHeldError("the worker's lease is not held; not taking new jobs")
+        # the same ctx.locked_by on every retry: a lock whose reply was lost is ours
+        result = self._db(
             f"lock job {note.job_id}",
-            settings.database_url,
-            attempts=6,
+            lambda: self.store.lock_for_run(note.job_id, note.digest, ctx.locked_by, ctx.lease_key),
         )
         ctx.lock = result
         ctx.locked_monotonic = time.monotonic()
@@ -134,39 +196,77 @@ class LockJob:
             return Outcome.DEFERRED
         if not decision.runs:
             ctx.detail = decision.value
-            if decision is Admission.DROP_FAILED and result.row and result.row.crashes:
-                log.error("job %s failed as poison: %s", note.job_id, result.row.last_error)
+            if decision is Admission.ORPHANED:
+                log.info(
+                    "job %s is held by %s, whose lease is gone; the sweep runs it again "
+                    "once the lease has stayed gone for the orphan grace",
+                    note.job_id,
+                    result.row.locked_by if result.row else "?",
+                )
             log.debug("dropping notification for job %s: %s", note.job_id, decision.value)
             return Outcome.DROPPED
         row = result.row
         assert row is not None
         try:
-            ctx.job = decode_handler(row.handler)
-        except (UnknownJobClassError, HandlerDecodeError) as exc:
-            # retrying cannot help: fail now, with a message that says what to do
-            message = f"{type(exc).__name__}: {exc}"
-            log.error("job %s cannot run: %s", row.id, message)
-            self._db(f"fail job {row.id}", lambda: self.store.fail_unrunnable(row.id, message))
-            return Outcome.FAILED
-        if decision is Admission.RUN_AFTER_CRASH:
-            log.warning("job %s: its worker %s died; running it again", row.id, row.last_error)
+            return self._run_locked(ctx, row, call_next)
+        except BaseException as exc:
+            return self._release_after_internal_error(ctx, row, exc)
+
+    def _run_locked(self, ctx: WorkContext, row: JobSnapshot, call_next: Next) -> Outcome:
+        job, refusal = self._build_job(row)
+        if job is None:
+            return self._refuse(ctx, row, None, refusal)
+        ctx.job = job
+        verdict = verdict_for_locked(row, type(job).max_attempts, self.runtime.settings.max_crashes)
+        if verdict.kind is not LockedVerdict.RUN:
+            return self._refuse(ctx, row, job, verdict.last_error)
+        if row.crashes:
+            log.warning(
+                "job %s: running it again after %s: %s",
+                row.id,
+                row.crashes,
+                (row.last_error or "").splitlines()[0] if row.last_error else "crash",
+            )
         if ctx.delivery is not None:
             ctx.delivery.mark_locked()  # long jobs get their message acked early
         outcome = call_next(ctx)
+        if outcome is Outcome.STUCK:
+            return outcome  # the job may still be running: the row stays locked
         if outcome is Outcome.SUCCEEDED:
             # delete, then (in Pop) ack: a crash between them gives a redelivery that
             # finds no row and is dropped
             self._db(
                 f"delete finished job {row.id}",
-                lambda: self.store.delete_succeeded(row.id, ctx.lease_key),
+                lambda: self.store.delete_succeeded(row.id, ctx.locked_by),
                 forever=True,
             )
             return Outcome.SUCCEEDED
-        return self._record_failure(ctx)
+        return self._record_failure(ctx, row, job)
 
-    def _record_failure(self, ctx: WorkContext) -> Outcome:
-        assert ctx.lock is not None and ctx.lock.row is not None and ctx.job is not None
-        row, job = ctx.lock.row, ctx.job
+    def _build_job(self, row: JobSnapshot) -> tuple[Job | None, str]:
+        """The job object, or None and why it can never run here (no retries help)."""
+        try:
+            job = decode_handler(row.handler)
+            validate_job_class(type(job))
+        except BaseException as exc:  # data from the row, and the class's own __new__
+            message = describe_error(exc).splitlines()[0]
+            return None, f"{message}\n(job {row.id}: `tomqueue retry {row.id}` once fixed)"
+        return job, ""
+
+    def _refuse(self, ctx: WorkContext, row: JobSnapshot, job: Job | None, why: str) -> Outcome:
+        """Fail the locked row for good without running it, and tell the job if we can."""
+        log.error("job %s failed for good without running: %s", row.id, why.splitlines()[0])
+        self._db(
+            f"fail job {row.id}",
+            lambda: self.store.fail_held(row.id, ctx.locked_by, why),
+            forever=True,
+        )
+        if job is not None:
+            call_failure_hook(job)
+        return Outcome.REFUSED
+
+    def _record_failure(self, ctx: WorkContext, row: JobSnapshot, job: Job) -> Outcome:
+        assert ctx.lock is not None
         attempts = row.attempts + 1
         error_text = ctx.error_text or "unknown error"
         give_up = attempts >= type(job).max_attempts
@@ -174,10 +274,12 @@ class LockJob:
         if not give_up:
             elapsed = timedelta(seconds=time.monotonic() - ctx.locked_monotonic)
             now = ctx.lock.db_now + elapsed  # the database's clock, not this host's
-            run_at = job.reschedule_at(now, attempts)
+            run_at, problem = retry_time(job, now, attempts)
+            if problem is not None:
+                error_text = f"{error_text}\n({problem})"
         updated = self._db(
             f"record the failure of job {row.id}",
-            lambda: self.store.record_failure(row.id, ctx.lease_key, attempts, error_text, run_at),
+            lambda: self.store.record_failure(row.id, ctx.locked_by, attempts, error_text, run_at),
             forever=True,
         )
         if give_up:
@@ -188,11 +290,34 @@ class LockJob:
                 error_text.splitlines()[0] if error_text else "",
                 extra=ctx.log_extra(),
             )
-            _call_hook(job.failure, "failure", row.id)
+            call_failure_hook(job)
             return Outcome.FAILED
         log.info("job %s failed (attempt %s); retry at %s", row.id, attempts, run_at)
         ctx.wake_deferred = updated
         return Outcome.RETRY_SCHEDULED
+
+    def _release_after_internal_error(
+        self, ctx: WorkContext, row: JobSnapshot, exc: BaseException
+    ) -> Outcome:
+        """Something in tomqueue itself failed after the lock: record it as a failed
+        attempt, so the row is never left locked by this live worker. If even that write
+        fails, the worker's own sweep unlocks the row (no attempt of it is in flight)."""
+        log.error("internal error while running job %s", row.id, exc_info=exc)
+        text = storable(f"internal error in the worker: {describe_error(exc)}")
+        try:
+            self._db(
+                f"record the failure of job {row.id}",
+                lambda: self.store.record_failure(
+                    row.id,
+                    ctx.locked_by,
+                    row.attempts + 1,
+                    text,
+                    ctx.lock.db_now if ctx.lock else None,
+                ),
+            )
+        except Exception:
+            log.exception("could not record the failure of job %s either", row.id)
+        return Outcome.ERRORED
 
 
 def wake_deferred_manager(runtime: Runtime, row: JobSnapshot) -> None:
@@ -204,89 +329,26 @@ def wake_deferred_manager(runtime: Runtime, row: JobSnapshot) -> None:
         log.warning("could not wake the deferred manager for job %s: %s", note.job_id, exc)
 
 
-def _call_hook(hook: Callable[[], None], name: str, job_id: int) -> None:
-    try:
-        hook()
-    except Exception:
-        log.exception("the %s() hook of job %s raised; ignored", name, job_id)
-
-
-def _raise_in_thread(thread: threading.Thread, exc_type: type[BaseException]) -> None:
-    """Ask CPython to raise ``exc_type`` in ``thread`` at its next Python instruction."""
-    if thread.ident is None:
-        return
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread.ident), ctypes.py_object(exc_type)
-    )
-
-
-class JobThread:
-    """A long-lived thread that runs one job at a time for a slot.
-
-    Reused from job to job, so a job's thread-local resources (a database connection, an
-    HTTP session) survive between jobs as they would in a plain loop; replaced only when a
-    job overruns its deadline and the thread has to be abandoned. The hand-over is a pair of
-    bare locks, the cheapest wake-up CPython has: it happens twice for every job.
-    """
-
-    def __init__(self, name: str) -> None:
-        self._go = threading.Lock()
-        self._go.acquire()
-        self._finished = threading.Lock()
-        self._finished.acquire()
-        self._task: Callable[[], None] | None = None
-        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            self._go.acquire()
-            task = self._task
-            if task is None:
-                return
-            try:
-                task()
-            except JobTimeout:
-                return  # abandoned: this thread's job overran; the slot has a new thread
-            self._finished.release()
-
-    def run(self, task: Callable[[], None], timeout: float) -> bool:
-        """Run ``task`` on this thread; False if it is still running after ``timeout``."""
-        self._task = task
-        self._go.release()
-        return self._finished.acquire(timeout=timeout)
-
-    def abandon(self) -> None:
-        """Give up on the running task: raise JobTimeout in it, and let the thread end."""
-        self._task = None
-        _raise_in_thread(self.thread, JobTimeout)
-        self._go.release()  # if the job finished just now, the idle loop wakes and ends
-
-
 class Timeout:
     """Enforces max_run_time, for any number of concurrent jobs in one process.
 
     The job runs on its slot's JobThread while this layer waits with a deadline. On
-    time-out the attempt is recorded as failed at once and the slot moves on with a fresh
-    thread; JobTimeout is raised inside the overrunning thread, so the job cannot continue
-    past its next Python instruction even if it is stuck in a blocking call (sleep, socket
-    read) when time runs out.
+    overrun, JobTimeout is raised inside the job, which ends it at its next Python
+    instruction, and the attempt is recorded as failed once the job has actually ended.
+    A job blocked in C (a socket read, a driver call) does not see the JobTimeout: the row
+    stays locked while it may still run, and if it has not ended within ``timeout_grace``
+    the outcome is STUCK and the worker process exits, so its lease dies with it and the
+    orphan path runs the job again. A job never runs twice at once.
     """
 
-    def __init__(self) -> None:
-        self._abandoned: list[threading.Thread] = []
-        self._lock = threading.Lock()
+    def __init__(self, grace: float = 10.0, on_stuck: Callable[[WorkContext], None] | None = None):
+        self.grace = grace
+        self.on_stuck = on_stuck
         self._local = threading.local()
-
-    def abandoned_threads(self) -> int:
-        """Timed-out job threads still stuck in a blocking call."""
-        with self._lock:
-            self._abandoned = [t for t in self._abandoned if t.is_alive()]
-            return len(self._abandoned)
 
     def _job_thread(self) -> JobThread:
         runner: JobThread | None = getattr(self._local, "runner", None)
-        if runner is None:
+        if runner is None or not runner.is_alive():
             runner = JobThread(f"{threading.current_thread().name}-job")
             self._local.runner = runner
         return runner
@@ -299,77 +361,65 @@ class Timeout:
         def run() -> None:
             try:
                 box.append(call_next(ctx))
-            except JobTimeout:
-                raise
             except BaseException as exc:  # handed back to the slot thread below
                 box.append(exc)
 
         runner = self._job_thread()
-        if not runner.run(run, limit):
-            ctx.timed_out = True
-            self._local.runner = None  # the next job gets a fresh thread
-            runner.abandon()
-            with self._lock:
-                self._abandoned.append(runner.thread)
-            exc = JobTimeout(f"job {ctx.job_id} exceeded max_run_time of {limit:g}s")
-            ctx.error = exc
-            ctx.error_text = f"JobTimeout: {exc}"
-            _call_error_hooks(ctx, exc)
-            log.warning("job %s timed out after %gs", ctx.job_id, limit, extra=ctx.log_extra())
-            return Outcome.ATTEMPT_FAILED
+        if runner.run(run, limit):
+            return _unbox(box)
+        ctx.timed_out = True
+        self._local.runner = None  # the next job gets a fresh thread
+        runner.interrupt()
+        runner.wait(self.grace)
         if not box:
-            return Outcome.ATTEMPT_FAILED
-        result = box[0]
-        if isinstance(result, BaseException):
-            raise result
-        return result
+            log.critical(
+                "job %s overran its max_run_time of %gs and has not stopped %gs after "
+                "JobTimeout was raised in it: it is blocked in a call that cannot be "
+                "interrupted. The worker exits so that its lease dies with it; the job "
+                "then runs again through the orphan path.",
+                ctx.job_id,
+                limit,
+                self.grace,
+                extra=ctx.log_extra(),
+            )
+            if self.on_stuck is not None:
+                self.on_stuck(ctx)
+            return Outcome.STUCK
+        first = box[0]
+        detail = ctx.error_text if isinstance(first, Outcome) and ctx.error_text else ""
+        if isinstance(first, BaseException):
+            detail = describe_error(first)
+        ctx.error_text = storable(
+            f"JobTimeout: job {ctx.job_id} exceeded max_run_time of {limit:g}s\n{detail}"
+        )
+        log.warning("job %s timed out after %gs", ctx.job_id, limit, extra=ctx.log_extra())
+        return Outcome.ATTEMPT_FAILED
 
 
-def _call_error_hooks(ctx: WorkContext, exc: BaseException) -> None:
-    assert ctx.job is not None
-    job_id = ctx.job_id or 0
-    try:
-        ctx.job.error(exc)
-    except Exception:
-        log.exception("the error() hook of job %s raised; ignored", job_id)
-    _call_hook(ctx.job.after, "after", job_id)
+def _unbox(box: list[Outcome | BaseException]) -> Outcome:
+    if not box:
+        return Outcome.ATTEMPT_FAILED
+    result = box[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 class Invoke:
-    """Runs the hooks in Delayed::Job's order around perform (the stack's terminal)."""
+    """Runs the job's hooks in Delayed::Job's order around perform (the stack's
+    terminal); whatever the job raises is this attempt's failure, never an escape."""
 
     def __call__(self, ctx: WorkContext, call_next: Next) -> Outcome:
         job = ctx.job
         assert job is not None
-        try:
-            job.before()
-            call_next(ctx)
-            job.success()
-        except JobTimeout:
-            raise  # the Timeout layer has recorded it and run the hooks
-        except Exception as exc:
-            if ctx.timed_out:
-                raise JobTimeout() from exc
-            ctx.error = exc
-            ctx.error_text = describe_error(exc)
-            try:
-                job.error(exc)
-            except Exception:
-                log.exception("the error() hook of job %s raised; ignored", ctx.job_id)
-            _call_hook(job.after, "after", ctx.job_id or 0)
-            return Outcome.ATTEMPT_FAILED
-        try:
-            job.after()
-        except Exception as exc:
-            ctx.error = exc
-            ctx.error_text = describe_error(exc)
-            return Outcome.ATTEMPT_FAILED
-        return Outcome.SUCCEEDED
-
-
-def describe_error(exc: BaseException) -> str:
-    """What goes in last_error: the message first (for listings), then the traceback."""
-    return f"{type(exc).__name__}: {exc}\n" + "".join(traceback.format_exception(exc)).strip()
+        error = run_hooked(job, lambda: call_next(ctx))
+        if error is None:
+            return Outcome.SUCCEEDED
+        ctx.error = error
+        ctx.error_text = describe_error(error)
+        if isinstance(error, JobTimeout):
+            ctx.timed_out = True
+        return Outcome.ATTEMPT_FAILED
 
 
 def perform(ctx: WorkContext) -> Outcome:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from tomqueue.middleware import Chain
 from tomqueue.runtime import Runtime
 from tomqueue.worker.context import WorkContext
-from tomqueue.worker.layers import DeliverySource, ErrorHandling, Invoke, LockJob, Pop, Timeout
+from tomqueue.worker.layers import (
+    DeliverySource,
+    ErrorHandling,
+    Invoke,
+    LeaseGate,
+    LockJob,
+    Pop,
+    Timeout,
+)
 from tomqueue.worker.outcome import Outcome
 
 WorkerStack = Chain[WorkContext, Outcome]
@@ -17,16 +26,26 @@ WorkerStack = Chain[WorkContext, Outcome]
 stack_customizers: list[Callable[[WorkerStack], None]] = []
 
 
-def default_worker_stack(
-    runtime: Runtime, source: DeliverySource, should_stop: Callable[[], bool]
-) -> WorkerStack:
+@dataclass(frozen=True)
+class StackParts:
+    """What the worker gives its stack's layers."""
+
+    runtime: Runtime
+    source: DeliverySource
+    should_stop: Callable[[], bool]
+    lease: LeaseGate | None = None
+    on_stuck: Callable[[WorkContext], None] | None = None
+
+
+def default_worker_stack(parts: StackParts) -> WorkerStack:
     """ErrorHandling → Pop → LockJob → Timeout → Invoke, outermost first."""
+    grace = parts.runtime.settings.timeout_grace.total_seconds()
     stack: WorkerStack = Chain(
         [
             ErrorHandling(),
-            Pop(source, runtime),
-            LockJob(runtime, should_stop),
-            Timeout(),
+            Pop(parts.source, parts.runtime),
+            LockJob(parts.runtime, parts.should_stop, parts.lease),
+            Timeout(grace=grace, on_stuck=parts.on_stuck),
             Invoke(),
         ]
     )
