@@ -27,11 +27,13 @@ AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 def fresh_database(name: str) -> str:
+    """A new database ``tq_<kind>``, migrated and so bound to the prefix its run uses,
+    ``environment(url, kind)``: a database's jobs belong to one prefix."""
     with psycopg.connect(ADMIN, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {name}")
     url = f"postgresql+psycopg://tomqueue:tomqueue@127.0.0.1:5432/{name}"
-    env = environment(url, name)
+    env = environment(url, name.removeprefix("tq_"))
     subprocess.run([BIN / "tomqueue", "migrate"], env=env, check=True, capture_output=True)
     with psycopg.connect(libpq(url), autocommit=True) as conn:
         conn.execute(

@@ -12,9 +12,10 @@ import click
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tomqueue import migrate as migrations
+from tomqueue import prefix_binding
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.commands import Group
-from tomqueue.errors import DatabaseUnavailableError
+from tomqueue.errors import ConfigurationError, DatabaseUnavailableError
 from tomqueue.logs import configure_process_logging
 from tomqueue.notifications import notification_for
 from tomqueue.runtime import Runtime, get_runtime
@@ -39,6 +40,14 @@ def _database(runtime: Runtime, what: Callable[[], T]) -> T:
             err=True,
         )
         sys.exit(EXIT_UNAVAILABLE)
+
+
+def _bound_runtime() -> Runtime:
+    """The runtime, once the database is known to hold this prefix's jobs: the commands
+    read and change every row, so under another prefix they would touch its jobs."""
+    runtime = get_runtime()
+    _database(runtime, runtime.ensure_prefix_bound)
+    return runtime
 
 
 def _state(row: JobSnapshot) -> str:
@@ -69,14 +78,33 @@ def main(prefix: str | None, log_level: str) -> None:
 
 
 @main.command()
-def migrate() -> None:
-    """Bring the schema to the newest revision (safe to run again)."""
+@click.option(
+    "--rebind-prefix",
+    is_flag=True,
+    help="Bind the database to this prefix (TOMQUEUE_PREFIX or --prefix) instead of the one "
+    "recorded; refused while any job is pending.",
+)
+def migrate(rebind_prefix: bool) -> None:
+    """Bring the schema to the newest revision (safe to run again), and bind the database
+    to this prefix if no prefix has claimed it yet."""
     runtime = get_runtime()
+    prefix = runtime.settings.prefix
     _database(runtime, lambda: migrations.upgrade(runtime.settings.database_url))
     revision = _database(
         runtime, lambda: migrations.current_revision(runtime.settings.database_url)
     )
     click.echo(f"schema at revision {revision}")
+    if rebind_prefix:
+        done = _database(runtime, lambda: prefix_binding.rebind_prefix(runtime.engine, prefix))
+        if done.previous == prefix:
+            click.echo(f"database already bound to prefix {prefix!r}")
+        else:
+            click.echo(f"database rebound to prefix {prefix!r} (was {done.previous!r})")
+        return
+    bound = _database(runtime, lambda: prefix_binding.claim_prefix(runtime.engine, prefix))
+    if bound != prefix:
+        raise ConfigurationError(prefix_binding.mismatch_message(bound, prefix))
+    click.echo(f"database bound to prefix {bound!r}")
 
 
 @main.command()
@@ -84,7 +112,7 @@ def migrate() -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 def jobs(failed: bool, limit: int) -> None:
     """List jobs, oldest first."""
-    runtime = get_runtime()
+    runtime = _bound_runtime()
     rows = _database(runtime, lambda: runtime.store.list_jobs(failed_only=failed, limit=limit))
     total = _database(runtime, lambda: runtime.store.count_jobs(failed_only=failed))
     click.echo(f"{'id':>8}  {'state':<9} {'class':<36} {'pri':>4} {'att':>3}  {'run_at':<25} error")
@@ -101,7 +129,7 @@ def jobs(failed: bool, limit: int) -> None:
 @click.argument("job_id", type=click.IntRange(min=1))
 def retry(job_id: int) -> None:
     """Make a job pending and due now, with its attempts reset."""
-    runtime = get_runtime()
+    runtime = _bound_runtime()
     row = _database(runtime, lambda: runtime.store.retry(job_id))
     if row is None:
         click.echo(f"error: no job with id {job_id}", err=True)
@@ -122,7 +150,7 @@ def retry(job_id: int) -> None:
 @click.argument("job_id", type=click.IntRange(min=1))
 def delete(job_id: int) -> None:
     """Delete a job (pending or failed)."""
-    runtime = get_runtime()
+    runtime = _bound_runtime()
     if not _database(runtime, lambda: runtime.store.delete(job_id)):
         click.echo(f"error: no job with id {job_id}", err=True)
         sys.exit(EXIT_NOT_FOUND)
@@ -132,7 +160,7 @@ def delete(job_id: int) -> None:
 @main.command()
 def republish() -> None:
     """Re-send the notification of every pending job (safe: a job never runs twice at once)."""
-    runtime = get_runtime()
+    runtime = _bound_runtime()
     sent = 0
     try:
         for batch in _database(runtime, lambda: list(runtime.store.iter_due_pending())):

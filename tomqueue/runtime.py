@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cached_property
 
 from sqlalchemy import Engine
 
 from tomqueue.broker import Publisher, Topology
-from tomqueue.database import make_engine
+from tomqueue.database import make_engine, retry_on_disconnect
+from tomqueue.prefix_binding import require_prefix
 from tomqueue.settings import Settings, current_settings, on_change
 from tomqueue.store import JobStore
 
@@ -20,6 +22,8 @@ class Runtime:
         self.settings = settings
         self.topology = Topology(settings.prefix)
         self.pool_size = pool_size
+        self._prefix_bound = False
+        self._prefix_lock = threading.Lock()
 
     @cached_property
     def engine(self) -> Engine:
@@ -32,6 +36,30 @@ class Runtime:
     @cached_property
     def publisher(self) -> Publisher:
         return Publisher(self.settings)
+
+    def ensure_prefix_bound(
+        self, attempts: int | None = 3, should_stop: Callable[[], bool] | None = None
+    ) -> None:
+        """Refuse (ConfigurationError) a database whose jobs belong to another prefix.
+
+        Once per Runtime, so it costs each process one round trip: the first call claims
+        an unbound database for this prefix (tomqueue/prefix_binding.py); later calls
+        return at once. Retried while the database is unreachable, ``attempts=None``
+        until it answers (processes starting up), as other database calls are.
+        """
+        if self._prefix_bound:
+            return
+        with self._prefix_lock:
+            if self._prefix_bound:
+                return
+            retry_on_disconnect(
+                lambda: require_prefix(self.engine, self.settings.prefix),
+                "check which prefix the database belongs to",
+                self.settings.database_url,
+                attempts=attempts,
+                should_stop=should_stop,
+            )
+            self._prefix_bound = True
 
     def close(self) -> None:
         if "publisher" in self.__dict__:

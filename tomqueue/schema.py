@@ -1,4 +1,4 @@
-"""The jobs table, described once for SQLAlchemy (the migrations create it)."""
+"""tomqueue's tables, described once for SQLAlchemy (the migrations create them)."""
 
 from __future__ import annotations
 
@@ -63,4 +63,15 @@ Index(
     "ix_tomqueue_jobs_released_at",
     jobs.c.released_at,
     postgresql_where=text("failed_at IS NULL AND locked_at IS NULL AND released_at IS NOT NULL"),
+)
+
+META_TABLE = "tomqueue_meta"
+
+# facts about the database as a whole, as key/value text; "prefix" is the TOMQUEUE_PREFIX
+# its jobs belong to (tomqueue/prefix_binding.py)
+meta = Table(
+    META_TABLE,
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
 )

@@ -6,12 +6,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
 import tomqueue
 from tests.conftest import ROOT, wait_until
 from tests.jobs import AlwaysFails, Record
 from tomqueue.cli import main
+from tomqueue.migrate import alembic_config
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +22,9 @@ def test_migrate_is_idempotent_as_a_subprocess(tq):
     first = tq.cli("migrate")
     second = tq.cli("migrate")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    assert "revision 0001" in second.stdout
+    head = ScriptDirectory.from_config(alembic_config(tq.database_url)).get_current_head()
+    assert f"schema at revision {head}" in second.stdout
+    assert f"database bound to prefix '{tq.prefix}'" in second.stdout
 
 
 def test_jobs_lists_and_filters_failed(tq, run_worker):

@@ -84,6 +84,7 @@ class DeferredManager:
             self.settings.deferred_horizon.total_seconds(),
             mask_url(self.settings.database_url),
         )
+        self.runtime.ensure_prefix_bound(attempts=None, should_stop=self._stopping.is_set)
         delay = 0.2
         try:
             while not self._stopping.is_set():

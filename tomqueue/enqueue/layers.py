@@ -47,6 +47,7 @@ class Persist:
     def __call__(self, ctx: EnqueueContext, call_next: Next) -> list[int]:
         if not ctx.new_jobs:
             return []
+        ctx.runtime.ensure_prefix_bound()  # once per Runtime: this prefix owns the database
         store = ctx.runtime.store
         if ctx.session is not None:
             ctx.rows = store.insert(ctx.session.connection(), ctx.new_jobs)

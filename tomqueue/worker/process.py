@@ -93,6 +93,7 @@ class Worker:
     def run(self) -> int:
         """The main loop; returns the process exit code (0 after a graceful stop)."""
         self.lease.acquire()
+        self.runtime.ensure_prefix_bound(attempts=None, should_stop=self._stopping.is_set)
         log.info(
             "worker %s started: concurrency %s, prefix %r, broker %s",
             self.lease.name,
