@@ -94,14 +94,14 @@ ENTRY_POINTS = [
 ]
 
 
-def run_bare(argv, **env):
+def run_bare(argv, cwd=ROOT, **env):
     """Run a console script with only the given TOMQUEUE_* settings; no server is needed,
     since each of these fails before it connects to anything."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("TOMQUEUE_")}
     return subprocess.run(
         argv,
         env=base | {"PYTHONPATH": str(ROOT)} | env,
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
@@ -141,3 +141,16 @@ def test_a_bad_horizon_flag_exits_with_one_line():
         result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_app_modules_come_from_pythonpath_not_the_current_directory(tmp_path):
+    (tmp_path / "cwd_only_jobs.py").write_text("import tomqueue\n")
+    argv = [str(BIN / "tomqueue-worker"), "--app", "cwd_only_jobs"]
+    # a bad setting stops the worker right after the import, before it connects anywhere
+    refused = run_bare(argv, cwd=tmp_path, TOMQUEUE_SWEEP_INTERVAL="nan")
+    assert refused.returncode == 2, refused.stderr
+    assert "cannot import --app cwd_only_jobs" in refused.stderr
+    assert "PYTHONPATH" in refused.stderr
+    imported = run_bare(argv, cwd=tmp_path, PYTHONPATH=str(tmp_path), TOMQUEUE_SWEEP_INTERVAL="nan")
+    assert imported.returncode == 1
+    assert imported.stderr.startswith("error: TOMQUEUE_SWEEP_INTERVAL"), imported.stderr

@@ -54,12 +54,17 @@ def main(
     configure_process_logging(log_level)
     if prefix:
         configure(prefix=prefix)
-    sys.path.insert(0, ".")
     for module in apps:
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            raise click.UsageError(f"cannot import --app {module}: {exc}") from exc
+            # --app follows sys.path like any import: the current directory is not on it
+            # (a writable cwd must not decide what code a worker runs)
+            raise click.UsageError(
+                f"cannot import --app {module}: {exc}. Is the directory that holds it on "
+                "PYTHONPATH? --app modules are imported from sys.path only, not from the "
+                f"current directory (e.g. PYTHONPATH=/srv/app tomqueue-worker --app {module})"
+            ) from exc
     if processes > 1:
         if prefix:
             os.environ["TOMQUEUE_PREFIX"] = prefix
