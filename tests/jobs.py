@@ -148,3 +148,34 @@ class KillsItsWorker(tomqueue.Job):
 
         record(self.label)
         os.kill(os.getpid(), signal.SIGKILL)
+
+    def failure(self) -> None:
+        record(self.label, "failure")
+
+
+class CrashesOnLastAttempt(tomqueue.Job):
+    """Fails once normally, then kills its worker on its second and last attempt."""
+
+    max_attempts: ClassVar[int] = 2
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def reschedule_at(self, now: datetime, attempts: int) -> datetime:
+        return now + timedelta(milliseconds=100)
+
+    def perform(self) -> None:
+        import signal
+
+        with psycopg.connect(_dsn(), autocommit=True) as conn:
+            tries = conn.execute(
+                "SELECT count(*) FROM test_runs WHERE label = %s AND event = 'perform'",
+                (self.label,),
+            ).fetchone()
+        record(self.label)
+        if tries is not None and tries[0] == 0:
+            raise ValueError("first attempt fails normally")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def failure(self) -> None:
+        record(self.label, "failure")

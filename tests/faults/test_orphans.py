@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import tomqueue
 from tests.conftest import wait_until
-from tests.jobs import KillsItsWorker, Record, Slow
+from tests.jobs import CrashesOnLastAttempt, KillsItsWorker, Record, Slow
 from tomqueue.cli import main as cli
 
 pytestmark = pytest.mark.faults
@@ -72,5 +72,20 @@ def test_poison_job_is_failed_after_max_crashes_and_others_flow(tq, fast_env):
     assert row["crashes"] == 3 and row["attempts"] == 3
     assert "poison" in row["last_error"]
     assert tq.count_runs("poison") == 3
+    assert tq.count_runs("poison", "failure") == 1  # Delayed::Job's failure() hook, once
     tq.spawn("worker", env=env)
     wait_until(lambda: all(tq.job(i) is None for i in others), timeout=20)
+
+
+def test_a_crash_on_the_last_attempt_fails_the_job_for_good_with_its_failure_hook(tq, fast_env):
+    env = fast_env | {"TOMQUEUE_ORPHAN_GRACE": "1"}
+    job_id = tomqueue.enqueue(CrashesOnLastAttempt("last"))
+    tq.spawn("deferred", env=env)
+    doomed = tq.spawn("worker", env=env)
+    wait_until(lambda: doomed.poll() is not None, timeout=30, message="killed on attempt 2")
+    tq.spawn("worker", env=env)
+    row = wait_until(lambda: (tq.job(job_id) or {}).get("failed_at") and tq.job(job_id), 30)
+    assert row["attempts"] == 2 and row["crashes"] == 1
+    assert "attempts used" in row["last_error"] and "died" in row["last_error"]
+    assert tq.count_runs("last") == 2  # never a third run past max_attempts
+    wait_until(lambda: tq.count_runs("last", "failure") == 1)
