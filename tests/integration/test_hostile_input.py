@@ -155,11 +155,12 @@ def test_pathological_rows_fail_alone_with_a_clear_error(tq, run_worker):
     assert "<undecodable>" in listing.output
 
 
-def test_run_at_out_of_range_is_refused_by_the_database(tq):
+@pytest.mark.parametrize("column", ["run_at", "created_at", "locked_at", "released_at"])
+def test_timestamps_out_of_range_are_refused_by_the_database(tq, column):
     job_id = tomqueue.enqueue(Record("x"))
     for value in ("infinity", "-infinity", "20000-01-01 00:00:00+00", "0001-01-01 00:00:00+14"):
-        with pytest.raises(Exception, match="tomqueue_jobs_run_at_in_range"):
-            tq.sql("UPDATE tomqueue_jobs SET run_at = %s WHERE id = %s", value, job_id)
+        with pytest.raises(Exception, match=f"tomqueue_jobs_{column}_in_range"):
+            tq.sql(f"UPDATE tomqueue_jobs SET {column} = %s WHERE id = %s", value, job_id)
 
 
 # -- user code ----------------------------------------------------------------------------
