@@ -130,7 +130,15 @@ def jobs(failed: bool, limit: int) -> None:
 def retry(job_id: int) -> None:
     """Make a job pending and due now, with its attempts reset."""
     runtime = _bound_runtime()
-    row = _database(runtime, lambda: runtime.store.retry(job_id))
+    result = _database(runtime, lambda: runtime.store.retry(job_id))
+    if result.running_on is not None:
+        click.echo(
+            f"error: job {job_id} is running on {result.running_on}; it was left alone "
+            "(retrying it now could run it twice at once)",
+            err=True,
+        )
+        sys.exit(EXIT_NOT_FOUND)
+    row = result.row
     if row is None:
         click.echo(f"error: no job with id {job_id}", err=True)
         sys.exit(EXIT_NOT_FOUND)
@@ -166,7 +174,10 @@ def republish() -> None:
         for batch in _database(runtime, lambda: list(runtime.store.iter_due_pending())):
             notes = [notification_for(row, runtime.settings.priority_map) for row in batch]
             runtime.publisher.publish(notes)
-            _database(runtime, partial(runtime.store.mark_released, [row.id for row in batch]))
+            # marked only where run_at is still the announced one: a row rescheduled
+            # meanwhile stays with the deferred manager
+            announced = [(row.id, row.run_at) for row in batch]
+            _database(runtime, partial(runtime.store.mark_released_at, announced, False))
             sent += len(notes)
     except BROKER_FAILURES as exc:
         click.echo(f"error: {exc}", err=True)

@@ -231,8 +231,11 @@ class DeferredManager:
     ) -> None:
         try:
             note = decode_notification(body)
-        except MalformedNotificationError as exc:
-            log.warning("dropping a malformed message on the deferred queue: %s", exc)
+        except Exception as exc:  # MalformedNotificationError, or anything it missed
+            # a hostile message must never stop the manager: every standby would get the
+            # same message and stop too, and no future job would be released again
+            reason = exc if isinstance(exc, MalformedNotificationError) else repr(exc)[:200]
+            log.warning("dropping a malformed message on the deferred queue: %s", reason)
         else:
             horizon = self._db_now() + self.settings.deferred_horizon
             if note.run_at <= horizon and len(self.schedule) < MAX_HELD:

@@ -15,16 +15,21 @@ from tomqueue.broker import BROKER_FAILURES
 from tomqueue.runtime import Runtime
 from tomqueue.settings import mask_url
 from tomqueue.sweep import Sweeper
+from tomqueue.worker.attempts import Attempts
 from tomqueue.worker.consumer import PriorityConsumer
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.layers import perform
 from tomqueue.worker.lease import WorkerLease
 from tomqueue.worker.outcome import Outcome
-from tomqueue.worker.stack import WorkerStack, default_worker_stack
+from tomqueue.worker.stack import StackParts, WorkerStack, default_worker_stack
 
 log = logging.getLogger(__name__)
 
-StackFactory = Callable[[Runtime, PriorityConsumer, Callable[[], bool]], WorkerStack]
+StackFactory = Callable[[StackParts], WorkerStack]
+
+# exit code of a worker that had to leave a job thread it could not stop (EX_SOFTWARE):
+# the process must end so that its lease, and with it the job's lock, dies
+EXIT_STUCK_JOB = 70
 
 
 class Worker:
@@ -45,7 +50,18 @@ class Worker:
         self.consumer = PriorityConsumer(runtime.settings, concurrency)
         self.lease = WorkerLease(runtime.settings.database_url, runtime.settings.lease_timeout)
         self._stopping = threading.Event()
-        self.stack = stack_factory(runtime, self.consumer, self._stopping.is_set)
+        self.attempts = Attempts()
+        self.exit_code = 0
+        self.stack = stack_factory(
+            StackParts(
+                runtime=runtime,
+                source=self.consumer,
+                should_stop=self._stopping.is_set,
+                lease=self.lease,
+                on_stuck=self._job_stuck,
+            )
+        )
+        self.jobs_run = 0
         self.outcomes: Counter[Outcome] = Counter()
         self._outcomes_lock = threading.Lock()
         self._slots: list[threading.Thread] = []
@@ -64,25 +80,41 @@ class Worker:
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
 
+    def _job_stuck(self, ctx: WorkContext) -> None:
+        """A job thread could not be stopped: take no more jobs, let the other slots
+        finish theirs, then exit with EXIT_STUCK_JOB (the supervisor restarts us)."""
+        self.exit_code = EXIT_STUCK_JOB
+        self.stop()
+
     def _slot(self) -> None:
         while not self._stopping.is_set():
-            ctx = WorkContext(worker_name=self.lease.name, lease_key=self.lease.key)
+            if not self.lease.held:
+                # no new job without a lease: a row locked now could be taken over
+                self.lease.wait_held(timeout=0.5)
+                continue
+            name = self.lease.name
+            ctx = WorkContext(
+                worker_name=name, lease_key=self.lease.key, locked_by=self.attempts.begin(name)
+            )
             outcome = self.stack.invoke(ctx, perform)
+            if outcome is Outcome.STUCK:
+                return  # the attempt stays in flight: its row keeps its lock till we exit
+            self.attempts.end(ctx.locked_by)
             if outcome is Outcome.IDLE:
                 continue
             with self._outcomes_lock:
                 self.outcomes[outcome] += 1
-                done = sum(
-                    n
-                    for o, n in self.outcomes.items()
-                    if o not in (Outcome.IDLE, Outcome.MALFORMED)
-                )
+                if outcome.ran:
+                    self.jobs_run += 1
+                done = self.jobs_run
             if self.max_jobs is not None and done >= self.max_jobs:
                 self.stop()
 
     def _sweep_loop(self) -> None:
         """Recover orphans and lost notifications now and then (safe in every worker)."""
-        sweeper = Sweeper(self.runtime, own_lease_key=self.lease.key)
+        sweeper = Sweeper(
+            self.runtime, own_lease_key=self.lease.key, own_attempts=self.attempts.in_flight
+        )
         interval = self.runtime.settings.sweep_interval.total_seconds()
         while not self._stopping.wait(interval * random.uniform(0.8, 1.2)):
             try:
@@ -114,9 +146,14 @@ class Worker:
         finally:
             self.consumer.close() if self.consumer.connected else None
             self.runtime.publisher.close()
-            self.lease.release()
+            if self.exit_code == EXIT_STUCK_JOB:
+                # keep the lease: a stuck job thread may still be running; the lease ends
+                # with the process, and only then may the orphan path take the job over
+                log.critical("worker %s exits: a job thread could not be stopped", self.lease.name)
+            else:
+                self.lease.release()
         log.info("worker %s stopped: %s", self.lease.name, dict(self.outcomes))
-        return 0
+        return self.exit_code
 
     def _pump(self) -> None:
         """Keep the AMQP connection alive and serving until every slot has finished."""
