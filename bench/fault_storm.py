@@ -1,6 +1,8 @@
-"""Fault benchmark: SIGKILL storm, broker restart, PostgreSQL restart; jobs lost must be 0.
+"""Fault benchmark: SIGKILL storm, broker restart, PostgreSQL restart, lost host; jobs lost
+must be 0.
 
-Run with bin/bench-faults. Prints a Markdown table; see docs/reliability.md.
+Run with bin/bench-faults (``--only lost-host`` for one scenario). Prints a Markdown table;
+see docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
 import psycopg
 
 from bench.report import print_figure_sections
+from tests.tcp_proxy import TcpProxy
+from tomqueue.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -235,6 +241,87 @@ def restart_run(kind: str, count: int, seconds: float) -> dict[str, float]:
     return result
 
 
+def lost_host(count: int, seconds: float, lease_timeout: float | None) -> dict[str, object]:
+    """One worker's database traffic goes through a proxy that stops forwarding a third of
+    the way through (a partition: sockets stay open, nothing moves, TCP notices nothing);
+    its jobs must be started again by the other workers once its lease is gone."""
+    url = fresh_database("tq_lost_host")
+    env = environment(url, "lost_host")
+    if lease_timeout is not None:
+        env["TOMQUEUE_LEASE_TIMEOUT"] = str(lease_timeout)
+    enqueue_all(env, count, seconds)
+    procs = start_system(env, processes=2, concurrency=2)
+    log_path = Path(tempfile.gettempdir()) / "tomqueue-lost-host-worker.log"
+    with TcpProxy() as proxy, log_path.open("wb") as log_file:
+        cut_off = subprocess.Popen(
+            [
+                BIN / "tomqueue-worker",
+                "--app",
+                "bench.storm_jobs",
+                "--concurrency",
+                "2",
+                "--log-level",
+                "WARNING",
+            ],
+            env=env | {"TOMQUEUE_DATABASE_URL": proxy.url_for(url)},
+            cwd=ROOT,
+            stderr=log_file,
+        )
+        started = time.time()
+        # freeze a third of the way through, at a moment the cut-off worker holds a job
+        while completed(url) < count // 3 or not locked_by(url, cut_off.pid):
+            if completed(url) >= count or cut_off.poll() is not None:
+                stop_system([*procs, cut_off])
+                raise RuntimeError(f"the cut-off worker never held a job: see {log_path}")
+            time.sleep(0.01)
+        frozen_at = time.time()
+        proxy.freeze()
+        held_at_freeze = locked_by(url, cut_off.pid)
+        deadline = frozen_at + 600
+        unlocked_at = None
+        while completed(url) < count and time.time() < deadline:
+            if unlocked_at is None and locked_by(url, cut_off.pid) == 0:
+                unlocked_at = time.time()
+            time.sleep(0.05)
+        done_at = time.time()
+        time.sleep(2)
+        still_waiting = cut_off.poll() is None  # waits for its lease: no crash, no exit
+        stop_system(procs)
+        cut_off.kill()  # the host never comes back
+        cut_off.wait()
+    logged = b"worker lease lost" in log_path.read_bytes()
+    result: dict[str, object] = dict(summary(url, count))
+    delays = sorted(recovery_times(url, [(cut_off.pid, frozen_at)]))
+    result.update(
+        {
+            "lease timeout (s)": lease_timeout or Settings.lease_timeout.total_seconds(),
+            "rows it held locked when cut off": held_at_freeze,
+            "jobs it had started when cut off": len(delays),
+            # the sweep found its lease gone (lease timeout + orphan grace + a sweep)
+            "its jobs unlocked after (s)": round(unlocked_at - frozen_at, 2)
+            if unlocked_at
+            else float("nan"),
+            # ... then its jobs waited behind their queue's backlog (at the back, FIFO)
+            "recovery min (s)": round(delays[0], 2) if delays else float("nan"),
+            "recovery max (s)": round(delays[-1], 2) if delays else float("nan"),
+            "cut-off worker still waiting, not crashed": "yes" if still_waiting else "no",
+            "cut-off worker logged its lost lease": "yes" if logged else "no",
+            "freeze -> all jobs done (s)": round(done_at - frozen_at, 1),
+            "wall time (s)": round(done_at - started, 1),
+        }
+    )
+    return result
+
+
+def locked_by(url: str, pid: int) -> int:
+    """Rows locked by the worker process ``pid`` now (its name is in locked_by)."""
+    with psycopg.connect(libpq(url)) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM tomqueue_jobs WHERE locked_by LIKE %s", (f"% pid:{pid} %",)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
 def completed_safe(url: str) -> int:
     for _ in range(100):
         try:
@@ -250,12 +337,31 @@ def main() -> None:
     parser.add_argument("--kill-every", type=float, default=2.0)
     parser.add_argument("--job-seconds", type=float, default=0.02)
     parser.add_argument("--skip-restarts", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=["storm", "restarts", "lost-host"],
+        help="run one scenario (default: all)",
+    )
+    parser.add_argument("--lost-host-jobs", type=int, default=3000)
+    parser.add_argument(
+        "--lease-timeout",
+        type=float,
+        default=None,
+        help="TOMQUEUE_LEASE_TIMEOUT for the lost-host scenario (default: the setting's)",
+    )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
-    results = {"SIGKILL storm": storm(args.jobs, args.kill_every, args.job_seconds)}
-    if not args.skip_restarts:
+    wanted = {args.only} if args.only else {"storm", "restarts", "lost-host"}
+    if args.skip_restarts:
+        wanted.discard("restarts")
+    results: dict[str, Mapping[str, object]] = {}
+    if "storm" in wanted:
+        results["SIGKILL storm"] = storm(args.jobs, args.kill_every, args.job_seconds)
+    if "restarts" in wanted:
         results["RabbitMQ restart"] = restart_run("broker", 3000, args.job_seconds)
         results["PostgreSQL restart"] = restart_run("postgres", 3000, args.job_seconds)
+    if "lost-host" in wanted:
+        results["Lost host"] = lost_host(args.lost_host_jobs, args.job_seconds, args.lease_timeout)
     print_figure_sections(results)
 
 
