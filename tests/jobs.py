@@ -153,16 +153,8 @@ class KillsItsWorker(tomqueue.Job):
         record(self.label, "failure")
 
 
-class CrashesOnLastAttempt(tomqueue.Job):
+class CrashesOnLastAttempt(AlwaysFails):
     """Fails once normally, then kills its worker on its second and last attempt."""
-
-    max_attempts: ClassVar[int] = 2
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-
-    def reschedule_at(self, now: datetime, attempts: int) -> datetime:
-        return now + timedelta(milliseconds=100)
 
     def perform(self) -> None:
         import signal
