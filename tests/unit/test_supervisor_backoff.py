@@ -1,4 +1,4 @@
-"""The supervisor's restart delay: back off on crash loops only, never on kills."""
+"""The supervisor's restart delay: back off on crash loops only, never on kills or recycling."""
 
 import pytest
 
@@ -14,6 +14,9 @@ from tomqueue.worker.supervisor import next_backoff
         (8.0, 1, 60.0, 1.0),  # an error exit after a long life: back in a second
         (8.0, -9, 0.5, 1.0),  # SIGKILL soon after start (a kill storm, OOM): no back-off
         (1.0, -11, 0.1, 1.0),  # a segfault: the poison rule stops the job, not back-off
+        (1.0, 0, 0.3, 0.0),  # a clean exit, its --max-jobs done: a fresh child at once
+        (30.0, 0, 0.3, 0.0),  # ... even right after a crash loop, however short its life
+        (0.0, 1, 0.5, 2.0),  # a crash loop after a recycle backs off from 2 s, not from 0
     ],
 )
 def test_next_backoff(previous, exit_code, lived, expected):

@@ -13,7 +13,7 @@ from tomqueue.logs import configure_process_logging
 from tomqueue.runtime import Runtime
 from tomqueue.settings import configure, current_settings
 from tomqueue.worker.process import Worker
-from tomqueue.worker.supervisor import Supervisor, child_command
+from tomqueue.worker.supervisor import DEFAULT_SHUTDOWN_TIMEOUT, Supervisor, child_command
 
 
 @click.command(name="tomqueue-worker", cls=Command)
@@ -39,7 +39,26 @@ from tomqueue.worker.supervisor import Supervisor, child_command
     "--max-jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Exit after this many jobs (for tests and recycling).",
+    help=(
+        "Stop after running this many jobs. Alone: the process finishes the jobs in hand "
+        "and exits 0. With --processes above 1: each child does so and the supervisor "
+        "starts a fresh one at once (worker recycling, e.g. to bound memory growth; a "
+        "clean exit is not a crash and is never backed off)."
+    ),
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_SHUTDOWN_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help=(
+        "With --processes above 1: on SIGTERM/SIGINT, how long the children may take to "
+        "finish the jobs in hand (independent of any job's max_run_time). Children still "
+        "busy then are SIGKILLed, and their jobs run again on other workers; the "
+        "supervisor exits 0. A second SIGTERM/SIGINT kills them at once (exit code 128 + "
+        "the signal number)."
+    ),
 )
 @click.option("--log-level", default="INFO", show_default=True)
 def main(
@@ -48,6 +67,7 @@ def main(
     prefix: str | None,
     processes: int,
     max_jobs: int | None,
+    shutdown_timeout: float,
     log_level: str,
 ) -> None:
     """Run jobs until SIGTERM or SIGINT, then finish the jobs in hand and exit 0."""
@@ -68,7 +88,9 @@ def main(
     if processes > 1:
         if prefix:
             os.environ["TOMQUEUE_PREFIX"] = prefix
-        supervisor = Supervisor(child_command(apps, concurrency, log_level), processes)
+        supervisor = Supervisor(
+            child_command(apps, concurrency, log_level, max_jobs), processes, shutdown_timeout
+        )
         supervisor.install_signal_handlers()
         sys.exit(supervisor.run())
     # each slot keeps a connection of its own; the rest of the pool serves sweeps and hooks
