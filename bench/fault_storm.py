@@ -279,10 +279,12 @@ def lost_host(count: int, seconds: float, lease_timeout: float | None) -> dict[s
         held_at_freeze = locked_by(url, cut_off.pid)
         deadline = frozen_at + 600
         unlocked_at = None
-        while completed(url) < count and time.time() < deadline:
+        while time.time() < deadline:
             if unlocked_at is None and locked_by(url, cut_off.pid) == 0:
                 unlocked_at = time.time()
-            time.sleep(0.05)
+            if completed(url) >= count:
+                break
+            time.sleep(0.02)
         done_at = time.time()
         time.sleep(2)
         still_waiting = cut_off.poll() is None  # waits for its lease: no crash, no exit
