@@ -21,7 +21,13 @@ import tomqueue
 from tests.conftest import ROOT, InThreads, wait_until
 from tests.jobs import Record, Slow
 from tests.tcp_proxy import TcpProxy
-from tomqueue.database import ADVISORY_NAMESPACE
+from tomqueue.database import (
+    ADVISORY_NAMESPACE,
+    LeaseTimings,
+    lease_engine,
+    open_lease_session,
+    psycopg_connection,
+)
 from tomqueue.deferred.leadership import Leadership, leader_key
 from tomqueue.deferred.manager import DeferredManager
 from tomqueue.runtime import Runtime, get_runtime
@@ -56,6 +62,36 @@ def starts(tq, label):
     return tq.sql(
         "SELECT at, pid FROM test_runs WHERE label = %s AND event = 'start' ORDER BY id", label
     )
+
+
+def test_a_lease_session_carries_its_bounds_on_both_ends(tq):
+    timings = LeaseTimings(LEASE_TIMEOUT)
+    engine = lease_engine(tq.database_url, timings)
+    try:
+        with open_lease_session(engine, timings) as conn:
+            server = {
+                name: conn.exec_driver_sql(f"SHOW {name}").scalar_one()
+                for name in (
+                    "idle_session_timeout",
+                    "tcp_keepalives_idle",
+                    "tcp_keepalives_interval",
+                    "tcp_keepalives_count",
+                    "tcp_user_timeout",
+                )
+            }
+            client = psycopg_connection(conn).info.get_parameters()
+    finally:
+        engine.dispose()
+    # the keepalive settings show what the server's socket really has, without units
+    assert server == {
+        "idle_session_timeout": "3s",
+        "tcp_keepalives_idle": "1",
+        "tcp_keepalives_interval": "1",
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": "3000",
+    }
+    assert client["keepalives"] == "1" and client["tcp_user_timeout"] == "3000"
+    assert client["keepalives_idle"] == "1" and client["connect_timeout"] == "2"
 
 
 def test_a_frozen_lease_is_given_up_by_its_holder_then_ended_by_the_server(tq, proxy):
