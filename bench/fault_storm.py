@@ -115,6 +115,23 @@ def completed(url: str) -> int:
         return int(row[0]) if row else 0
 
 
+def settle(url: str, limit: float = 60.0) -> None:
+    """Every job has ended; give the healing loops time to finish what is left.
+
+    A job killed after it finished but before its row was deleted has its "end" row, and
+    its row waits for the orphan grace and the sweep to run it again; "rows left" counts
+    only what is still there once that had its chance (``limit`` seconds).
+    """
+    deadline = time.time() + limit
+    time.sleep(2)
+    while time.time() < deadline:
+        with psycopg.connect(libpq(url)) as conn:
+            row = conn.execute("SELECT count(*) FROM tomqueue_jobs").fetchone()
+        if row is None or row[0] == 0:
+            return
+        time.sleep(0.5)
+
+
 def summary(url: str, count: int) -> dict[str, float]:
     with psycopg.connect(libpq(url)) as conn:
         ends = dict(
@@ -184,7 +201,7 @@ def storm(count: int, interval: float, seconds: float) -> dict[str, float]:
             next_kill += interval
         time.sleep(0.05)
     elapsed = time.time() - started
-    time.sleep(2)
+    settle(url)
     stop_system(procs)
     result = summary(url, count)
     delays = sorted(recovery_times(url, kills))
@@ -226,7 +243,7 @@ def restart_run(kind: str, count: int, seconds: float) -> dict[str, float]:
         if recovered_at is None and (now_done - last) / (now_t - last_t) >= 0.8 * before_rate:
             recovered_at = now_t
         last, last_t = now_done, now_t
-    time.sleep(2)
+    settle(url)
     stop_system(procs)
     result = summary(url, count)
     result.update(
