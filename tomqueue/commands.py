@@ -28,21 +28,19 @@ def fail(exc: TomQueueError) -> NoReturn:
     raise click.exceptions.Exit(EXIT_ERROR)
 
 
-class Command(click.Command):
+class _EndsInOneLine(click.Command):
+    """Turns a TomQueueError raised while the command runs into one line and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TomQueueError as exc:
+            fail(exc)
+
+
+class Command(_EndsInOneLine):
     """A click command whose TomQueueErrors end the process with one line."""
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TomQueueError as exc:
-            fail(exc)
 
-
-class Group(click.Group):
+class Group(_EndsInOneLine, click.Group):
     """A click group whose TomQueueErrors, its subcommands' included, end in one line."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TomQueueError as exc:
-            fail(exc)

@@ -293,3 +293,25 @@ class SocketDeadline:
                 socket.fromfd(self.fd, socket.AF_INET, socket.SOCK_STREAM) as sock,
             ):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def try_advisory_lock(conn: Connection, key: int, timings: LeaseTimings, what: str) -> bool:
+    """Take the session-level advisory lock ``key`` on a lease session, within the check
+    deadline; the connection is closed if the attempt fails (it is unusable then)."""
+    try:
+        with SocketDeadline(conn, timings.check_deadline, what):
+            got = conn.execute(
+                text("SELECT pg_try_advisory_lock(:ns, :key)"),
+                {"ns": ADVISORY_NAMESPACE, "key": key},
+            ).scalar_one()
+    except BaseException:
+        close_quietly(conn)
+        raise
+    return bool(got)
+
+
+def check_lease_session(conn: Connection, timings: LeaseTimings, what: str) -> None:
+    """One round trip on a lease session within the check deadline: proves it is alive,
+    and keeps the server from ending it as idle. Raises if it does not answer in time."""
+    with SocketDeadline(conn, timings.check_deadline, what):
+        conn.execute(text("SELECT 1"))

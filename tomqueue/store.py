@@ -394,15 +394,12 @@ class JobStore:
 
     def unrelease(self, ids: Sequence[int]) -> None:
         """Hand jobs whose announcement failed to the deferred manager, which releases them."""
-        self._set_released(ids, released=False)
-
-    def _set_released(self, ids: Sequence[int], released: bool) -> None:
         if not ids:
             return
         with self.autocommit.connect() as conn:
             conn.execute(
                 text(
-                    f"UPDATE tomqueue_jobs SET released_at = {'now()' if released else 'NULL'} "
+                    "UPDATE tomqueue_jobs SET released_at = NULL "
                     "WHERE id = ANY(CAST(:ids AS bigint[])) AND failed_at IS NULL"
                 ),
                 {"ids": list(ids)},

@@ -13,16 +13,16 @@ import logging
 import zlib
 from datetime import timedelta
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from tomqueue.database import (
-    ADVISORY_NAMESPACE,
     LeaseTimings,
-    SocketDeadline,
+    check_lease_session,
     close_quietly,
     describe_connection_error,
     lease_engine,
     open_lease_session,
+    try_advisory_lock,
 )
 from tomqueue.settings import Settings
 
@@ -54,16 +54,7 @@ class Leadership:
         if self._conn is not None:
             return True
         conn = open_lease_session(self._engine, self.timings)
-        try:
-            with SocketDeadline(conn, self.timings.check_deadline, "take the leadership"):
-                got = conn.execute(
-                    text("SELECT pg_try_advisory_lock(:ns, :key)"),
-                    {"ns": ADVISORY_NAMESPACE, "key": self.key},
-                ).scalar_one()
-        except BaseException:
-            close_quietly(conn)
-            raise
-        if not got:
+        if not try_advisory_lock(conn, self.key, self.timings, "take the leadership"):
             conn.close()
             return False
         self._conn = conn
@@ -77,8 +68,7 @@ class Leadership:
         if self._conn is None:
             return False
         try:
-            with SocketDeadline(self._conn, self.timings.check_deadline, "check the leadership"):
-                self._conn.execute(text("SELECT 1"))
+            check_lease_session(self._conn, self.timings, "check the leadership")
             return True
         except Exception as exc:
             log.warning(

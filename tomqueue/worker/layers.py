@@ -303,16 +303,13 @@ class LockJob:
         attempt, so the row is never left locked by this live worker. If even that write
         fails, the worker's own sweep unlocks the row (no attempt of it is in flight)."""
         log.error("internal error while running job %s", row.id, exc_info=exc)
-        text = storable(f"internal error in the worker: {describe_error(exc)}")
+        text = f"internal error in the worker: {describe_error(exc)}"
         try:
+            # due again at once (its own run_at): it did not fail by its own doing
             self._db(
                 f"record the failure of job {row.id}",
                 lambda: self.store.record_failure(
-                    row.id,
-                    ctx.locked_by,
-                    row.attempts + 1,
-                    text,
-                    ctx.lock.db_now if ctx.lock else None,
+                    row.id, ctx.locked_by, row.attempts + 1, text, row.run_at
                 ),
             )
         except Exception:

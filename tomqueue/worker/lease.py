@@ -20,17 +20,17 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from tomqueue.database import (
-    ADVISORY_NAMESPACE,
     LeaseTimings,
-    SocketDeadline,
+    check_lease_session,
     close_quietly,
     describe_connection_error,
     lease_engine,
     open_lease_session,
     retry_on_disconnect,
+    try_advisory_lock,
 )
 from tomqueue.settings import Settings, mask_url
 
@@ -85,16 +85,7 @@ class WorkerLease:
                 self.name = f"{socket.gethostname()} pid:{os.getpid()} key:{self.key}"
 
     def _try_lock(self, conn: Connection, what: str) -> bool:
-        try:
-            with SocketDeadline(conn, self.timings.check_deadline, what):
-                got = conn.execute(
-                    text("SELECT pg_try_advisory_lock(:ns, :key)"),
-                    {"ns": ADVISORY_NAMESPACE, "key": self.key},
-                ).scalar_one()
-        except BaseException:
-            close_quietly(conn)
-            raise
-        return bool(got)
+        return try_advisory_lock(conn, self.key, self.timings, what)
 
     def _watch(self) -> None:
         interval = self.timings.check_interval
@@ -138,8 +129,7 @@ class WorkerLease:
             conn = self._conn
             if conn is None:
                 raise RuntimeError("the worker lease has no connection")
-            with SocketDeadline(conn, self.timings.check_deadline, "check the worker lease"):
-                conn.execute(text("SELECT 1"))
+            check_lease_session(conn, self.timings, "check the worker lease")
 
     def _retake(self) -> str | None:
         """After a lost session, take the same key, so rows we hold stay ours; None once
