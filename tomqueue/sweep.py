@@ -157,9 +157,10 @@ class Sweeper:
             by_level.setdefault(level_for(priority, self.settings.priority_map), []).append(
                 priority
             )
+        depths = self.runtime.publisher.queue_depths(list(by_level))
         republished = 0
         for level, level_priorities in by_level.items():
-            before = self._announced_before_head(level)
+            before = self._announced_before_head(level, depths[level])
             if isinstance(before, _Skip):
                 continue
             rows = self.store.claim_stale(level_priorities, after, announced_before=before)
@@ -168,13 +169,12 @@ class Sweeper:
             republished += len(rows)
         return republished
 
-    def _announced_before_head(self, level: PriorityLevel) -> datetime | _Skip | None:
+    def _announced_before_head(self, level: PriorityLevel, depth: int) -> datetime | _Skip | None:
         """Rows announced before this instant have lost their message (None: any row, the
         queue is empty); SKIP when the head cannot tell this time."""
-        publisher = self.runtime.publisher
-        if publisher.queue_depths([level])[level] == 0:
+        if depth == 0:
             return None
-        body = publisher.peek_head(level)
+        body = self.runtime.publisher.peek_head(level)
         if body is None:
             return None  # emptied meanwhile
         try:
