@@ -31,7 +31,9 @@ BASE_DB_URL = os.environ.get(
     "postgresql+psycopg://tomqueue:tomqueue@127.0.0.1:5432/tomqueue",
 )
 AMQP_URL = os.environ.get("TOMQUEUE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-TEMPLATE = "tomqueue_test_template"
+# one template per pytest session, so that two sessions on one machine (a developer's and
+# a helper's, say) never drop each other's template mid-run
+TEMPLATE = f"tomqueue_test_template_{os.getpid()}"
 
 
 def libpq(url: str) -> str:
@@ -66,8 +68,8 @@ def servers() -> None:
 
 
 @pytest.fixture(scope="session")
-def template_database(servers: None) -> str:
-    """A database migrated once per session, cloned by every test."""
+def template_database(servers: None) -> Iterator[str]:
+    """A database migrated once per session, cloned by every test, dropped at the end."""
     with psycopg.connect(libpq(BASE_DB_URL), autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {TEMPLATE}")
@@ -80,7 +82,9 @@ def template_database(servers: None) -> str:
                 detail text NOT NULL DEFAULT '', pid integer,
                 at timestamptz NOT NULL DEFAULT clock_timestamp())"""
         )
-    return url
+    yield url
+    with psycopg.connect(libpq(BASE_DB_URL), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
 
 
 @dataclass
