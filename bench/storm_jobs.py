@@ -9,7 +9,7 @@ import time
 import psycopg
 
 import tomqueue
-from tomqueue.settings import current_settings
+from tomqueue.default_app import current_settings
 
 _local = threading.local()
 

@@ -15,13 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo_jobs import ChargeCard, Greet, NightlyReport
 
 import tomqueue
-from tomqueue.runtime import get_runtime
+from tomqueue.default_app import default_app
 
 BIN = Path(sys.executable).parent
 
 
 def main() -> int:
-    store = get_runtime().store
+    store = default_app().store
     with store.engine.begin() as conn:  # a clean slate for the demo's own prefix
         from sqlalchemy import text
 

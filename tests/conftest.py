@@ -20,10 +20,10 @@ import psycopg
 import pytest
 
 import tomqueue
+from tomqueue.app import App
 from tomqueue.broker import Topology, delete_topology
+from tomqueue.default_app import default_app, reset_configuration
 from tomqueue.migrate import upgrade
-from tomqueue.runtime import Runtime, get_runtime
-from tomqueue.settings import reset_configuration
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_DB_URL = os.environ.get(
@@ -97,8 +97,8 @@ class TestEnv:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
-    def runtime(self) -> Runtime:
-        return get_runtime()
+    def app(self) -> App:
+        return default_app()
 
     @property
     def environ(self) -> dict[str, str]:
@@ -262,7 +262,7 @@ def run_worker(tq: TestEnv) -> Iterator[Callable[..., Any]]:
 
     threads = InThreads()
     yield lambda concurrency=1, **kwargs: threads.start(
-        Worker(get_runtime(), concurrency=concurrency, **kwargs)
+        Worker(default_app(), concurrency=concurrency, **kwargs)
     )
     threads.stop_all()
 
@@ -273,8 +273,8 @@ def run_deferred(tq: TestEnv) -> Iterator[Callable[..., Any]]:
     from tomqueue.deferred.manager import DeferredManager
 
     threads = InThreads()
-    # a Runtime of its own: its own publisher connection, as in a separate process
-    yield lambda: threads.start(DeferredManager(Runtime(get_runtime().settings)))
+    # an App of its own: its own publisher connection, as in a separate process
+    yield lambda: threads.start(DeferredManager(App(default_app().settings)))
     threads.stop_all()
 
 

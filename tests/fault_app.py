@@ -12,10 +12,11 @@ import threading
 from collections.abc import Callable
 
 from tests.jobs import record
+from tomqueue.app import App
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.layers import LockJob, Pop
 from tomqueue.worker.outcome import Outcome
-from tomqueue.worker.stack import WorkerStack, stack_customizers
+from tomqueue.worker.stack import WorkerStack
 
 Next = Callable[[WorkContext], Outcome]
 POINT = os.environ.get("TQ_PAUSE_AT", "")
@@ -64,4 +65,6 @@ def customize(stack: WorkerStack) -> None:
         raise ValueError(f"unknown TQ_PAUSE_AT {POINT!r}")
 
 
-stack_customizers.append(customize)
+def tomqueue_setup(app: App) -> None:
+    """Called by tomqueue-worker with its App, once this module is imported by --app."""
+    app.edit_worker_stack(customize)

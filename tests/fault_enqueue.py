@@ -11,7 +11,7 @@ from collections.abc import Callable
 import tomqueue
 from tests.fault_app import pause_here
 from tests.jobs import Record
-from tomqueue.enqueue import enqueue_stack
+from tomqueue.default_app import default_app
 from tomqueue.enqueue.context import EnqueueContext
 from tomqueue.enqueue.layers import PublishAfterCommit
 
@@ -25,5 +25,7 @@ class PauseBeforePublish:
         return call_next(ctx)
 
 
-enqueue_stack.insert_before(PublishAfterCommit, PauseBeforePublish())
+default_app().edit_enqueue_stack(
+    lambda stack: stack.insert_before(PublishAfterCommit, PauseBeforePublish())
+)
 tomqueue.enqueue(Record(sys.argv[1]))

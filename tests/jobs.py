@@ -13,7 +13,7 @@ from typing import ClassVar
 import psycopg
 
 import tomqueue
-from tomqueue.settings import current_settings
+from tomqueue.default_app import current_settings
 
 
 def _dsn() -> str:

@@ -13,13 +13,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tomqueue import migrate as migrations
 from tomqueue import prefix_binding
+from tomqueue.app import App
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.commands import Group
+from tomqueue.default_app import configure, default_app
 from tomqueue.errors import ConfigurationError, DatabaseUnavailableError
 from tomqueue.logs import configure_process_logging
 from tomqueue.notifications import notification_for
-from tomqueue.runtime import Runtime, get_runtime
-from tomqueue.settings import configure, mask_url
+from tomqueue.settings import mask_url
 from tomqueue.snapshot import JobSnapshot
 
 T = TypeVar("T")
@@ -28,7 +29,7 @@ EXIT_NOT_FOUND = 1
 EXIT_UNAVAILABLE = 3
 
 
-def _database(runtime: Runtime, what: Callable[[], T]) -> T:
+def _database(runtime: App, what: Callable[[], T]) -> T:
     """Run a database call, turning "server unreachable" into a clear exit-3 error."""
     try:
         return what()
@@ -42,10 +43,10 @@ def _database(runtime: Runtime, what: Callable[[], T]) -> T:
         sys.exit(EXIT_UNAVAILABLE)
 
 
-def _bound_runtime() -> Runtime:
+def _bound_runtime() -> App:
     """The runtime, once the database is known to hold this prefix's jobs: the commands
     read and change every row, so under another prefix they would touch its jobs."""
-    runtime = get_runtime()
+    runtime = default_app()
     _database(runtime, runtime.ensure_prefix_bound)
     return runtime
 
@@ -87,7 +88,7 @@ def main(prefix: str | None, log_level: str) -> None:
 def migrate(rebind_prefix: bool) -> None:
     """Bring the schema to the newest revision (safe to run again), and bind the database
     to this prefix if no prefix has claimed it yet."""
-    runtime = get_runtime()
+    runtime = default_app()
     prefix = runtime.settings.prefix
     _database(runtime, lambda: migrations.upgrade(runtime.settings.database_url))
     revision = _database(

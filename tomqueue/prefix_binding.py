@@ -5,7 +5,7 @@ every row of ``tomqueue_jobs``. Two prefixes on one database would therefore rel
 other's jobs to queues nobody of theirs consumes, and recover or fail jobs they do not
 own. So the database records one prefix: the first process to use it (or ``tomqueue
 migrate``) claims it, and a process under any other prefix refuses to start, saying how
-to fix it. ``Runtime.ensure_prefix_bound`` runs the check once per process.
+to fix it. ``App.ensure_prefix_bound`` runs the check once per process.
 """
 
 from __future__ import annotations

@@ -11,15 +11,11 @@ import dataclasses
 import math
 import os
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
-
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from tomqueue.errors import ConfigurationError
 from tomqueue.priority import PriorityLevel
@@ -225,6 +221,9 @@ def psycopg_database_url(url: str) -> str:
             f"PostgreSQL through psycopg 3: write {PSYCOPG_DRIVER}://user:password@host:5432/"
             f"dbname (got {mask_url(url)})"
         )
+    from sqlalchemy.engine import make_url  # here: importing settings loads no driver
+    from sqlalchemy.exc import ArgumentError
+
     try:
         host = make_url(url).host or ""
     except (ArgumentError, ValueError) as exc:
@@ -249,53 +248,6 @@ def _check_amqp_url(url: str) -> None:
             "amqp_url (TOMQUEUE_AMQP_URL) must be one amqp:// or amqps:// URL, or several "
             f"separated by commas (one per cluster node), got {mask_url(url)}"
         )
-
-
-_lock = threading.Lock()
-_overrides: dict[str, Any] = {}
-_current: Settings | None = None
-
-
-def configure(**changes: Any) -> Settings:
-    """Override settings in code; later calls add to earlier ones. Returns the result."""
-    global _current
-    with _lock:
-        candidate = settings_from_env().replace(**{**_overrides, **changes})
-        _overrides.update(changes)
-        _current = candidate
-    _notify_listeners()
-    return candidate
-
-
-def reset_configuration() -> None:
-    """Forget every ``configure()`` call (tests use this between cases)."""
-    global _current
-    with _lock:
-        _overrides.clear()
-        _current = None
-    _notify_listeners()
-
-
-def current_settings() -> Settings:
-    """The settings in force: env read lazily on first use, never at import."""
-    global _current
-    with _lock:
-        if _current is None:
-            _current = settings_from_env().replace(**_overrides)
-        return _current
-
-
-_listeners: list[Any] = []
-
-
-def on_change(callback: Any) -> None:
-    """Call ``callback()`` whenever settings change (the runtime drops cached connections)."""
-    _listeners.append(callback)
-
-
-def _notify_listeners() -> None:
-    for callback in list(_listeners):
-        callback()
 
 
 # -- URLs: cluster lists and masking ---------------------------------------------------------
@@ -336,6 +288,8 @@ def mask_url(url: str) -> str:
 
 
 def _mask_one(url: str, amqp: bool) -> str:
+    from sqlalchemy.exc import ArgumentError  # here: importing settings loads no driver
+
     match = _SCHEME.match(url)
     if match is None:
         return UNPARSEABLE_URL
@@ -367,6 +321,8 @@ def _encode_userinfo(url: str, start: int) -> str:
 
 
 def _mask_database(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     query = {
         key: _MASK if key.lower() in _SECRET_PARAMS else value

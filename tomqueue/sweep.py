@@ -24,11 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tomqueue.app import App
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.errors import MalformedNotificationError
 from tomqueue.notifications import notification_for
 from tomqueue.priority import PriorityLevel, level_for
-from tomqueue.runtime import Runtime
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.wire import decode_notification
 
@@ -58,7 +58,7 @@ class Sweeper:
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: App,
         own_lease_key: int | None = None,
         own_attempts: Callable[[], frozenset[str]] | None = None,
     ) -> None:

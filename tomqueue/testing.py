@@ -11,8 +11,8 @@ import threading
 import time
 from collections import Counter
 
+from tomqueue.default_app import default_app
 from tomqueue.job import Job
-from tomqueue.runtime import get_runtime
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.layers import Invoke, perform
@@ -28,7 +28,7 @@ def perform_now(job: Job) -> Outcome:
 
 def enqueued(job_class: type[Job] | None = None) -> list[JobSnapshot]:
     """Pending (not failed) rows, of ``job_class`` only if given, oldest first."""
-    rows = [row for row in get_runtime().store.list_jobs(limit=10_000) if row.failed_at is None]
+    rows = [row for row in default_app().store.list_jobs(limit=10_000) if row.failed_at is None]
     if job_class is None:
         return rows
     return [row for row in rows if row.class_name == job_class.class_name()]
@@ -40,7 +40,7 @@ def work_off(timeout: float = 30.0, concurrency: int = 1) -> Counter[Outcome]:
     Future jobs and retries wait for a deferred manager, as in production: they are not
     forced to run early.
     """
-    runtime = get_runtime()
+    runtime = default_app()
     worker = Worker(runtime, concurrency=concurrency)
     thread = threading.Thread(target=worker.run, name="tomqueue-testing-worker", daemon=True)
     thread.start()

@@ -21,6 +21,7 @@ import tomqueue
 from tests.conftest import ROOT, InThreads, wait_until
 from tests.jobs import Record, Slow
 from tests.tcp_proxy import TcpProxy
+from tomqueue.app import App
 from tomqueue.database import (
     ADVISORY_NAMESPACE,
     LeaseTimings,
@@ -28,9 +29,9 @@ from tomqueue.database import (
     open_lease_session,
     psycopg_connection,
 )
+from tomqueue.default_app import default_app
 from tomqueue.deferred.leadership import Leadership, leader_key
 from tomqueue.deferred.manager import DeferredManager
-from tomqueue.runtime import Runtime, get_runtime
 from tomqueue.worker.lease import WorkerLease
 
 pytestmark = pytest.mark.faults
@@ -160,7 +161,7 @@ def test_a_partitioned_deferred_leader_steps_down_before_a_standby_takes_over(
     tq, proxy, run_worker, caplog
 ):
     caplog.set_level(logging.WARNING, logger="tomqueue.deferred.leadership")
-    base = get_runtime().settings.replace(lease_timeout=timedelta(seconds=LEASE_TIMEOUT))
+    base = default_app().settings.replace(lease_timeout=timedelta(seconds=LEASE_TIMEOUT))
     # the leader polls and sweeps once a minute: only its leadership checks keep its
     # session from being ended as idle, whatever the poll interval
     leader_settings = base.replace(
@@ -170,9 +171,9 @@ def test_a_partitioned_deferred_leader_steps_down_before_a_standby_takes_over(
     )
     managers = InThreads()
     try:
-        leader = managers.start(DeferredManager(Runtime(leader_settings)))
+        leader = managers.start(DeferredManager(App(leader_settings)))
         wait_until(lambda: leader.leadership.held, message="first manager leads")
-        standby = managers.start(DeferredManager(Runtime(base)))
+        standby = managers.start(DeferredManager(App(base)))
         (backend,) = lock_holders(tq, leader_key(base.prefix))
         # for longer than lease_timeout the same session leads: never ended as idle
         until = time.monotonic() + LEASE_TIMEOUT + 0.5

@@ -17,8 +17,8 @@ from tests.conftest import wait_until
 from tests.jobs import Record, Slow
 from tests.unit.test_hostile_messages import HOSTILE_BODIES
 from tomqueue.cli import main as cli
+from tomqueue.default_app import default_app
 from tomqueue.notifications import notification_for
-from tomqueue.runtime import get_runtime
 from tomqueue.sweep import Sweeper
 from tomqueue.worker.outcome import Outcome
 
@@ -40,7 +40,7 @@ def publish_raw(tq, queue: str, bodies) -> None:
 
 def announce(tq, job_id: int) -> None:
     """Publish the notification a row deserves right now (what republish would send)."""
-    runtime = get_runtime()
+    runtime = default_app()
     row = runtime.store.get(job_id)
     runtime.publisher.publish([notification_for(row, runtime.settings.priority_map)])
 
@@ -87,7 +87,6 @@ def test_the_broker_refuses_a_100mb_body(tq):
 
 def test_a_message_that_always_fails_before_the_lock_is_dropped_after_three_tries(tq, run_worker):
     from tomqueue.worker.layers import LockJob
-    from tomqueue.worker.stack import stack_customizers
 
     doomed = tomqueue.enqueue(Record("doomed"))
 
@@ -100,15 +99,12 @@ def test_a_message_that_always_fails_before_the_lock_is_dropped_after_three_trie
     def customize(stack):
         stack.insert_before(LockJob, FailsBeforeLock())
 
-    stack_customizers.append(customize)
-    try:
-        worker = run_worker()
-        after = tomqueue.enqueue(Record("after"))
-        wait_until(lambda: tq.job(after) is None, message="the worker goes on")
-        wait_until(lambda: tq.queue_depth(f"{tq.prefix}.balance.normal") == 0)
-        assert worker.outcomes[Outcome.ERRORED] == 3
-    finally:
-        stack_customizers.remove(customize)
+    default_app().edit_worker_stack(customize)  # the tq fixture drops this app afterwards
+    worker = run_worker()
+    after = tomqueue.enqueue(Record("after"))
+    wait_until(lambda: tq.job(after) is None, message="the worker goes on")
+    wait_until(lambda: tq.queue_depth(f"{tq.prefix}.balance.normal") == 0)
+    assert worker.outcomes[Outcome.ERRORED] == 3
     row = tq.job(doomed)
     assert row["locked_by"] is None and row["failed_at"] is None  # the row stays the truth
 
@@ -215,7 +211,7 @@ def test_retry_refuses_a_job_a_live_worker_is_running(tq, run_worker):
 
 
 def test_a_lock_whose_reply_was_lost_is_recognised_on_the_retry(tq):
-    store = get_runtime().store
+    store = default_app().store
     job_id = tomqueue.enqueue(Record("mine"))
     row = store.get(job_id)
     first = store.lock_for_run(job_id, row.digest, "me pid:1 key:5 run:9", 5)
@@ -228,7 +224,7 @@ def test_a_lock_whose_reply_was_lost_is_recognised_on_the_retry(tq):
 
 
 def test_run_ones_delete_never_removes_run_twos_row(tq):
-    store = get_runtime().store
+    store = default_app().store
     job_id = tomqueue.enqueue(Record("twice"))
     row = store.get(job_id)
     store.lock_for_run(job_id, row.digest, "w pid:1 key:5 run:1", 5)
@@ -282,7 +278,7 @@ def test_a_lost_notification_is_found_behind_a_backlog(tq):
     connection.close()
     tomqueue.enqueue_many([Record(f"backlog{n}") for n in range(50)])
     time.sleep(1.5)  # the backlog is older than republish_after too
-    report = Sweeper(get_runtime()).sweep()
+    report = Sweeper(default_app()).sweep()
     assert report.republished == 1  # the lost one, and none of the backlog
     assert tq.queue_depth(f"{tq.prefix}.balance.normal") == 51
     assert tq.scalar("SELECT released_at > now() - interval '5 s' FROM tomqueue_jobs "
@@ -305,7 +301,7 @@ def test_unannounced_rows_heal_with_workers_alone(tq, run_worker):
 
 
 def test_republish_skips_running_jobs_and_never_marks_a_rescheduled_row(tq):
-    store = get_runtime().store
+    store = default_app().store
     job_id = tomqueue.enqueue(Record("moved"))
     row = store.get(job_id)
     tq.sql(

@@ -13,9 +13,9 @@ import tomqueue
 from tests.conftest import AMQP_URL, ROOT
 from tests.jobs import Record
 from tomqueue.broker import Topology, delete_topology
+from tomqueue.default_app import default_app
 from tomqueue.errors import ConfigurationError
 from tomqueue.prefix_binding import claim_prefix, mismatch_message
-from tomqueue.runtime import get_runtime
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def test_migrate_binds_an_unbound_database_and_refuses_another_prefix(tq, other_
 def test_the_first_enqueue_claims_the_database_in_one_round_trip(tq):
     statements: list[str] = []
     event.listen(
-        get_runtime().engine,
+        default_app().engine,
         "before_cursor_execute",
         lambda conn, cursor, sql, *rest: statements.append(sql),
     )

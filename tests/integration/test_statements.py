@@ -8,7 +8,7 @@ from sqlalchemy import event
 import tomqueue
 from tests.conftest import wait_until
 from tests.jobs import Record
-from tomqueue.runtime import get_runtime
+from tomqueue.default_app import default_app
 
 pytestmark = pytest.mark.integration
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def test_a_successful_job_costs_two_statements_and_no_transaction(tq, run_worker):
     tomqueue.configure(sweep_interval=timedelta(hours=1))  # keep the sweeper out of the count
     ids = tomqueue.enqueue_many([Record(f"s{n}") for n in range(50)])
-    runtime = get_runtime()
+    runtime = default_app()
     statements: list[str] = []
     in_transaction: list[bool] = []
 

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 
 import tomqueue
-from tomqueue.enqueue import default_enqueue_stack
+from tomqueue.enqueue.stack import default_enqueue_stack
 from tomqueue.errors import ConfigurationError
 from tomqueue.middleware import Chain
 from tomqueue.priority import PriorityLevel, level_for

@@ -7,10 +7,8 @@ import sys
 import click
 
 from tomqueue.commands import Command
-from tomqueue.deferred.manager import DeferredManager
+from tomqueue.default_app import configure, default_app
 from tomqueue.logs import configure_process_logging
-from tomqueue.runtime import get_runtime
-from tomqueue.settings import configure
 
 
 @click.command(name="tomqueue-deferred", cls=Command)
@@ -32,6 +30,6 @@ def main(prefix: str | None, horizon: float | None, log_level: str) -> None:
         changes["deferred_horizon"] = horizon  # seconds; Settings checks and converts
     if changes:
         configure(**changes)
-    manager = DeferredManager(get_runtime())
+    manager = default_app().deferred_manager()
     manager.install_signal_handlers()
     sys.exit(manager.run())

@@ -21,6 +21,7 @@ from types import FrameType
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
+from tomqueue.app import App
 from tomqueue.broker import BROKER_ERRORS, BROKER_FAILURES, connect, declare_topology
 from tomqueue.database import is_connection_error
 from tomqueue.deferred.leadership import Leadership
@@ -30,7 +31,6 @@ from tomqueue.errors import (
     MalformedNotificationError,
 )
 from tomqueue.priority import level_for
-from tomqueue.runtime import Runtime
 from tomqueue.settings import mask_url
 from tomqueue.sweep import Sweeper
 from tomqueue.wire import Notification, decode_notification
@@ -44,7 +44,7 @@ RELEASE_BATCH = 500
 class DeferredManager:
     """The tomqueue-deferred process."""
 
-    def __init__(self, runtime: Runtime, standby_retry: float = 0.5) -> None:
+    def __init__(self, runtime: App, standby_retry: float = 0.5) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.store = runtime.store

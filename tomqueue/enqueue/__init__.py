@@ -1,31 +1,16 @@
-"""Enqueueing: the public functions and the default enqueue stack."""
+"""Enqueueing: the public functions, which go through the default app's enqueue stack."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
-from tomqueue.enqueue.context import EnqueueContext
-from tomqueue.enqueue.layers import Persist, PublishAfterCommit, Validate
+from tomqueue.default_app import default_app
 from tomqueue.job import Job
-from tomqueue.middleware import Chain
-from tomqueue.runtime import get_runtime
 
-EnqueueStack = Chain[EnqueueContext, list[int]]
-
-
-def default_enqueue_stack() -> EnqueueStack:
-    """The layers every enqueue passes through, outermost first."""
-    return Chain([Validate(), Persist(), PublishAfterCommit()])
-
-
-enqueue_stack: EnqueueStack = default_enqueue_stack()
-
-
-def _done(ctx: EnqueueContext) -> list[int]:
-    return ctx.ids
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def enqueue_many(
@@ -36,15 +21,9 @@ def enqueue_many(
     session: Session | None = None,
 ) -> list[int]:
     """Enqueue several jobs in one transaction; returns their ids in the order given."""
-    ctx = EnqueueContext(
-        jobs=list(jobs),
-        runtime=get_runtime(),
-        priority=priority,
-        run_at=run_at,
-        queue=queue,
-        session=session,
+    return default_app().enqueue_many(
+        jobs, priority=priority, run_at=run_at, queue=queue, session=session
     )
-    return enqueue_stack.invoke(ctx, _done)
 
 
 def enqueue(

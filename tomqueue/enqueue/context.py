@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from tomqueue.job import Job
-from tomqueue.runtime import Runtime
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import NewJob
+
+if TYPE_CHECKING:
+    from tomqueue.app import App
 
 
 @dataclass
@@ -18,7 +21,7 @@ class EnqueueContext:
     """Jobs to enqueue and the options given; layers fill in rows as they go."""
 
     jobs: list[Job]
-    runtime: Runtime
+    app: App
     priority: int | None = None
     run_at: datetime | None = None
     queue: str | None = None

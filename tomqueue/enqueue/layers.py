@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.enqueue.after_commit import hold_until_commit
@@ -12,9 +13,11 @@ from tomqueue.errors import TomQueueError
 from tomqueue.handler import encode_handler
 from tomqueue.job import Job
 from tomqueue.notifications import notification_for
-from tomqueue.runtime import Runtime
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import NewJob
+
+if TYPE_CHECKING:
+    from tomqueue.app import App
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +50,8 @@ class Persist:
     def __call__(self, ctx: EnqueueContext, call_next: Next) -> list[int]:
         if not ctx.new_jobs:
             return []
-        ctx.runtime.ensure_prefix_bound()  # once per Runtime: this prefix owns the database
-        store = ctx.runtime.store
+        ctx.app.ensure_prefix_bound()  # once per App: this prefix owns the database
+        store = ctx.app.store
         if ctx.session is not None:
             ctx.rows = store.insert(ctx.session.connection(), ctx.new_jobs)
         else:
@@ -64,25 +67,25 @@ class PublishAfterCommit:
     """
 
     def __call__(self, ctx: EnqueueContext, call_next: Next) -> list[int]:
-        runtime = ctx.runtime
+        app = ctx.app
         if ctx.session is not None:
-            hold_until_commit(ctx.session, ctx.rows, lambda rows: announce(runtime, rows))
+            hold_until_commit(ctx.session, ctx.rows, lambda rows: announce(app, rows))
         else:
-            announce(runtime, ctx.rows)
+            announce(app, ctx.rows)
         return call_next(ctx)
 
 
-def announce(runtime: Runtime, rows: list[JobSnapshot]) -> None:
+def announce(app: App, rows: list[JobSnapshot]) -> None:
     """Publish due rows to their priority queue and wake the deferred manager for the rest.
 
     If RabbitMQ is down the rows stay committed: they are marked unreleased so the deferred
     manager (or ``tomqueue republish``) announces them once the broker is back.
     """
-    priority_map = runtime.settings.priority_map
+    priority_map = app.settings.priority_map
     due = [notification_for(row, priority_map) for row in rows if row.released_at is not None]
     future = [notification_for(row, priority_map) for row in rows if row.released_at is None]
     try:
-        runtime.publisher.publish(due)
+        app.publisher.publish(due)
     except BROKER_FAILURES as exc:
         ids = [note.job_id for note in due]
         log.warning(
@@ -91,10 +94,10 @@ def announce(runtime: Runtime, rows: list[JobSnapshot]) -> None:
             ids,
             exc,
         )
-        _leave_for_deferred_manager(runtime, ids)
+        _leave_for_deferred_manager(app, ids)
         return
     try:
-        runtime.publisher.publish_deferred(future)
+        app.publisher.publish_deferred(future)
     except BROKER_FAILURES as exc:
         log.warning(
             "could not wake the deferred manager for jobs %s (%s); it will find them on "
@@ -104,8 +107,8 @@ def announce(runtime: Runtime, rows: list[JobSnapshot]) -> None:
         )
 
 
-def _leave_for_deferred_manager(runtime: Runtime, ids: list[int]) -> None:
+def _leave_for_deferred_manager(app: App, ids: list[int]) -> None:
     try:
-        runtime.store.unrelease(ids)
+        app.store.unrelease(ids)
     except (TomQueueError, Exception) as exc:  # the row is safe either way: the sweep finds it
         log.warning("could not mark jobs %s unreleased (%s); the sweep will find them", ids, exc)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
 import click
 
+from tomqueue.app import App
+from tomqueue.app_modules import import_app_modules, set_up_app
 from tomqueue.commands import Command
+from tomqueue.default_app import configure, current_settings, install_default_app
 from tomqueue.logs import configure_process_logging
-from tomqueue.runtime import Runtime
-from tomqueue.settings import configure, current_settings
-from tomqueue.worker.process import Worker
 from tomqueue.worker.supervisor import DEFAULT_SHUTDOWN_TIMEOUT, Supervisor, child_command
 
 
@@ -74,17 +73,7 @@ def main(
     configure_process_logging(log_level)
     if prefix:
         configure(prefix=prefix)
-    for module in apps:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            # --app follows sys.path like any import: the current directory is not on it
-            # (a writable cwd must not decide what code a worker runs)
-            raise click.UsageError(
-                f"cannot import --app {module}: {exc}. Is the directory that holds it on "
-                "PYTHONPATH? --app modules are imported from sys.path only, not from the "
-                f"current directory (e.g. PYTHONPATH=/srv/app tomqueue-worker --app {module})"
-            ) from exc
+    modules = import_app_modules(apps)
     if processes > 1:
         if prefix:
             os.environ["TOMQUEUE_PREFIX"] = prefix
@@ -94,7 +83,9 @@ def main(
         supervisor.install_signal_handlers()
         sys.exit(supervisor.run())
     # each slot keeps a connection of its own; the rest of the pool serves sweeps and hooks
-    runtime = Runtime(current_settings(), pool_size=concurrency + 4)
-    worker = Worker(runtime, concurrency=concurrency, max_jobs=max_jobs)
+    app = App(current_settings(), pool_size=concurrency + 4)
+    install_default_app(app)  # jobs that enqueue share this app's connections
+    set_up_app(modules, app)
+    worker = app.worker(concurrency=concurrency, max_jobs=max_jobs)
     worker.install_signal_handlers()
     sys.exit(worker.run())

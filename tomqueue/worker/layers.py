@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Protocol, TypeVar
 
 from tomqueue.admission import Admission
+from tomqueue.app import App
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.database import retry_on_disconnect
 from tomqueue.error_text import describe_error, storable
@@ -22,7 +23,6 @@ from tomqueue.errors import JobTimeout, MalformedNotificationError
 from tomqueue.handler import decode_handler
 from tomqueue.job import Job, validate_job_class
 from tomqueue.notifications import notification_for
-from tomqueue.runtime import Runtime
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.verdicts import LockedVerdict, verdict_for_locked
 from tomqueue.wire import decode_notification
@@ -90,7 +90,7 @@ class Pop:
     """
 
     def __init__(
-        self, source: DeliverySource, runtime: Runtime, wait: float = 1.0, max_tries: int = 3
+        self, source: DeliverySource, runtime: App, wait: float = 1.0, max_tries: int = 3
     ) -> None:
         self.source = source
         self.runtime = runtime
@@ -158,7 +158,7 @@ class LockJob:
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: App,
         should_stop: Callable[[], bool],
         lease: LeaseGate | None = None,
     ) -> None:
@@ -317,7 +317,7 @@ class LockJob:
         return Outcome.ERRORED
 
 
-def wake_deferred_manager(runtime: Runtime, row: JobSnapshot) -> None:
+def wake_deferred_manager(runtime: App, row: JobSnapshot) -> None:
     """Tell the deferred manager now; if this fails it finds the row on its next poll."""
     note = notification_for(row, runtime.settings.priority_map)
     try:

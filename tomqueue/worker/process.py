@@ -8,11 +8,10 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from types import FrameType
 
+from tomqueue.app import App
 from tomqueue.broker import BROKER_FAILURES
-from tomqueue.runtime import Runtime
 from tomqueue.settings import mask_url
 from tomqueue.sweep import Sweeper
 from tomqueue.worker.attempts import Attempts
@@ -21,11 +20,9 @@ from tomqueue.worker.context import WorkContext
 from tomqueue.worker.layers import perform
 from tomqueue.worker.lease import WorkerLease
 from tomqueue.worker.outcome import Outcome
-from tomqueue.worker.stack import StackParts, WorkerStack, default_worker_stack
+from tomqueue.worker.stack import StackParts
 
 log = logging.getLogger(__name__)
-
-StackFactory = Callable[[StackParts], WorkerStack]
 
 # exit code of a worker that had to leave a job thread it could not stop (EX_SOFTWARE):
 # the process must end so that its lease, and with it the job's lock, dies
@@ -37,9 +34,8 @@ class Worker:
 
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: App,
         concurrency: int = 1,
-        stack_factory: StackFactory = default_worker_stack,
         max_jobs: int | None = None,
     ) -> None:
         if concurrency < 1:
@@ -52,7 +48,7 @@ class Worker:
         self._stopping = threading.Event()
         self.attempts = Attempts()
         self.exit_code = 0
-        self.stack = stack_factory(
+        self.stack = runtime.build_worker_stack(
             StackParts(
                 runtime=runtime,
                 source=self.consumer,

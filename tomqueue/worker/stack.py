@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tomqueue.app import App
 from tomqueue.middleware import Chain
-from tomqueue.runtime import Runtime
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.layers import (
     DeliverySource,
@@ -21,16 +21,12 @@ from tomqueue.worker.outcome import Outcome
 
 WorkerStack = Chain[WorkContext, Outcome]
 
-# Functions called with every worker stack once built: an application (or a fault test,
-# imported with --app) can insert or remove layers without touching library code.
-stack_customizers: list[Callable[[WorkerStack], None]] = []
-
 
 @dataclass(frozen=True)
 class StackParts:
     """What the worker gives its stack's layers."""
 
-    runtime: Runtime
+    runtime: App
     source: DeliverySource
     should_stop: Callable[[], bool]
     lease: LeaseGate | None = None
@@ -38,7 +34,10 @@ class StackParts:
 
 
 def default_worker_stack(parts: StackParts) -> WorkerStack:
-    """ErrorHandling → Pop → LockJob → Timeout → Invoke, outermost first."""
+    """ErrorHandling → Pop → LockJob → Timeout → Invoke, outermost first.
+
+    Applications change it through ``App.edit_worker_stack``, never by editing this.
+    """
     grace = parts.runtime.settings.timeout_grace.total_seconds()
     stack: WorkerStack = Chain(
         [
@@ -49,6 +48,4 @@ def default_worker_stack(parts: StackParts) -> WorkerStack:
             Invoke(),
         ]
     )
-    for customize in stack_customizers:
-        customize(stack)
     return stack
