@@ -22,7 +22,8 @@ from tomqueue.worker.process import Worker
 
 def perform_now(job: Job) -> Outcome:
     """Run ``job`` here and now with its hooks; SUCCEEDED or ATTEMPT_FAILED, never raises."""
-    ctx = WorkContext(worker_name="tomqueue.testing", lease_key=0, job=job)
+    ctx = WorkContext(worker_name="tomqueue.testing", lease_key=0)
+    ctx.job = job
     return Invoke()(ctx, perform)
 
 

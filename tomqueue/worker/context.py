@@ -24,9 +24,18 @@ class Delivery(Protocol):
     def mark_locked(self) -> None: ...
 
 
+class LayerOrderError(RuntimeError):
+    """A layer asked for what an earlier stage had not produced: the stack is misbuilt."""
+
+
 @dataclass
 class WorkContext:
     """Everything one job's trip through the stack learns; nothing survives the trip.
+
+    Each stage's result has a typed accessor that is never None: ``notification`` (set
+    by Pop), ``lock`` (by LockJob), ``job`` (by LockJob, once the row is locked). Asking
+    for one before its stage ran raises LayerOrderError naming it, which only an edited
+    stack with a layer in the wrong place can do.
 
     ``locked_by`` names this attempt ("host pid:1 key:2 run:3"): it is what the row's lock
     says while this attempt holds it, and what the delete or failure write must match.
@@ -36,28 +45,56 @@ class WorkContext:
     lease_key: int
     locked_by: str = ""
     delivery: Delivery | None = None
-    notification: Notification | None = None
-    lock: LockResult | None = None
-    job: Job | None = None
-    error: BaseException | None = None
-    error_text: str | None = None
-    timed_out: bool = False
-    detail: str = ""
+    error_text: str | None = None  # why the attempt failed, for last_error
     locked_monotonic: float = 0.0
     wake_deferred: JobSnapshot | None = None  # a row the deferred manager must hold now
+    _notification: Notification | None = None
+    _lock: LockResult | None = None
+    _job: Job | None = None
 
     def __post_init__(self) -> None:
         if not self.locked_by:
             self.locked_by = self.worker_name
 
     @property
+    def notification(self) -> Notification:
+        if self._notification is None:
+            raise LayerOrderError("no notification yet: this layer must run inside Pop")
+        return self._notification
+
+    @notification.setter
+    def notification(self, value: Notification) -> None:
+        self._notification = value
+
+    @property
+    def lock(self) -> LockResult:
+        if self._lock is None:
+            raise LayerOrderError("the row is not locked yet: this layer must run inside LockJob")
+        return self._lock
+
+    @lock.setter
+    def lock(self, value: LockResult) -> None:
+        self._lock = value
+
+    @property
+    def job(self) -> Job:
+        if self._job is None:
+            raise LayerOrderError("no job yet: this layer must run inside LockJob")
+        return self._job
+
+    @job.setter
+    def job(self, value: Job) -> None:
+        self._job = value
+
+    @property
     def job_id(self) -> int | None:
-        return self.notification.job_id if self.notification else None
+        return self._notification.job_id if self._notification else None
 
     def log_extra(self) -> dict[str, object]:
+        row = self._lock.row if self._lock else None
         return {
             "job_id": self.job_id,
-            "job_class": type(self.job).class_name() if self.job else None,
-            "attempt": (self.lock.row.attempts + 1) if self.lock and self.lock.row else None,
+            "job_class": type(self._job).class_name() if self._job else None,
+            "attempt": row.attempts + 1 if row else None,
             "worker": self.worker_name,
         }

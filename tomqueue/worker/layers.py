@@ -19,7 +19,7 @@ from tomqueue.app import App
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.database import retry_on_disconnect
 from tomqueue.error_text import describe_error, storable
-from tomqueue.errors import JobTimeout, MalformedNotificationError
+from tomqueue.errors import MalformedNotificationError
 from tomqueue.handler import decode_handler
 from tomqueue.job import Job, validate_job_class
 from tomqueue.notifications import notification_for
@@ -178,7 +178,6 @@ class LockJob:
 
     def __call__(self, ctx: WorkContext, call_next: Next) -> Outcome:
         note = ctx.notification
-        assert note is not None
         if self.lease is not None and not self.lease.wait_held(timeout=5.0):
             # a lock under a lease we do not hold could be taken over while the job runs
             raise LeaseNotHeldError("the worker's lease is not held; not taking new jobs")
@@ -191,11 +190,9 @@ class LockJob:
         ctx.locked_monotonic = time.monotonic()
         decision = result.admission
         if decision is Admission.DEFER:
-            ctx.detail = "not yet due"
             ctx.wake_deferred = result.row
             return Outcome.DEFERRED
         if not decision.runs:
-            ctx.detail = decision.value
             if decision is Admission.ORPHANED:
                 log.info(
                     "job %s is held by %s, whose lease is gone; the sweep runs it again "
@@ -266,7 +263,6 @@ class LockJob:
         return Outcome.REFUSED
 
     def _record_failure(self, ctx: WorkContext, row: JobSnapshot, job: Job) -> Outcome:
-        assert ctx.lock is not None
         attempts = row.attempts + 1
         error_text = ctx.error_text or "unknown error"
         give_up = attempts >= type(job).max_attempts
@@ -351,7 +347,6 @@ class Timeout:
         return runner
 
     def __call__(self, ctx: WorkContext, call_next: Next) -> Outcome:
-        assert ctx.job is not None
         limit = type(ctx.job).max_run_time_seconds()
         box: list[Outcome | BaseException] = []
 
@@ -364,7 +359,6 @@ class Timeout:
         runner = self._job_thread()
         if runner.run(run, limit):
             return _unbox(box)
-        ctx.timed_out = True
         self._local.runner = None  # the next job gets a fresh thread
         runner.interrupt()
         runner.wait(self.grace)
@@ -407,20 +401,14 @@ class Invoke:
     terminal); whatever the job raises is this attempt's failure, never an escape."""
 
     def __call__(self, ctx: WorkContext, call_next: Next) -> Outcome:
-        job = ctx.job
-        assert job is not None
-        error = run_hooked(job, lambda: call_next(ctx))
+        error = run_hooked(ctx.job, lambda: call_next(ctx))
         if error is None:
             return Outcome.SUCCEEDED
-        ctx.error = error
         ctx.error_text = describe_error(error)
-        if isinstance(error, JobTimeout):
-            ctx.timed_out = True
         return Outcome.ATTEMPT_FAILED
 
 
 def perform(ctx: WorkContext) -> Outcome:
     """The centre of the stack: the job's own work."""
-    assert ctx.job is not None
     ctx.job.perform()
     return Outcome.SUCCEEDED
