@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from tomqueue.job import Job
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import LockResult
 from tomqueue.wire import Notification
-
-
-class Delivery(Protocol):
-    """A message taken from RabbitMQ, settled exactly once from any thread."""
-
-    body: bytes
-    redelivered: bool
-
-    def ack(self) -> None: ...
-
-    def nack(self, requeue: bool) -> None: ...
-
-    def mark_locked(self) -> None: ...
+from tomqueue.worker.ports import Delivery
 
 
 class LayerOrderError(RuntimeError):

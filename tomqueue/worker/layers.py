@@ -9,38 +9,32 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from tomqueue.admission import Admission
 from tomqueue.app import App
-from tomqueue.broker import BROKER_FAILURES
 from tomqueue.database import retry_on_disconnect
 from tomqueue.error_text import describe_error, storable
 from tomqueue.errors import MalformedNotificationError
 from tomqueue.handler import decode_handler
 from tomqueue.job import Job, validate_job_class
-from tomqueue.notifications import notification_for
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.verdicts import LockedVerdict, verdict_for_locked
 from tomqueue.wire import decode_notification
-from tomqueue.worker.context import Delivery, WorkContext
+from tomqueue.worker.context import WorkContext
+from tomqueue.worker.deferred_wake import wake_deferred_manager
+from tomqueue.worker.failed_tries import FailedTries
 from tomqueue.worker.hooks import call_failure_hook, retry_time, run_hooked
 from tomqueue.worker.job_thread import JobThread
 from tomqueue.worker.outcome import Outcome
+from tomqueue.worker.ports import Delivery, DeliverySource, LeaseGate
 
 log = logging.getLogger(__name__)
 
 Next = Callable[[WorkContext], Outcome]
 T = TypeVar("T")
-
-
-class DeliverySource(Protocol):
-    """Where Pop takes messages from: the worker's consumer, highest priority first."""
-
-    def pop(self, timeout: float) -> Delivery | None: ...
 
 
 class ErrorHandling:
@@ -56,27 +50,6 @@ class ErrorHandling:
 
 class LeaseNotHeldError(RuntimeError):
     """The worker lost its lease: the message goes back to the queue untouched."""
-
-
-class FailedTries:
-    """How often each message body has failed before its row was locked (bounded)."""
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self._tries: OrderedDict[bytes, int] = OrderedDict()
-        self._capacity = capacity
-        self._lock = threading.Lock()
-
-    def count(self, body: bytes) -> int:
-        with self._lock:
-            tries = self._tries.pop(body, 0) + 1
-            self._tries[body] = tries
-            while len(self._tries) > self._capacity:
-                self._tries.popitem(last=False)
-            return tries
-
-    def forget(self, body: bytes) -> None:
-        with self._lock:
-            self._tries.pop(body, None)
 
 
 class Pop:
@@ -141,12 +114,6 @@ class Pop:
             tries,
         )
         delivery.ack()
-
-
-class LeaseGate(Protocol):
-    """The worker's lease as LockJob sees it: no new lock while the lease is not held."""
-
-    def wait_held(self, timeout: float) -> bool: ...
 
 
 class LockJob:
@@ -311,15 +278,6 @@ class LockJob:
         except Exception:
             log.exception("could not record the failure of job %s either", row.id)
         return Outcome.ERRORED
-
-
-def wake_deferred_manager(runtime: App, row: JobSnapshot) -> None:
-    """Tell the deferred manager now; if this fails it finds the row on its next poll."""
-    note = notification_for(row, runtime.settings.priority_map)
-    try:
-        runtime.publisher.publish_deferred([note])
-    except BROKER_FAILURES as exc:
-        log.warning("could not wake the deferred manager for job %s: %s", note.job_id, exc)
 
 
 class Timeout:

@@ -9,15 +9,14 @@ from tomqueue.app import App
 from tomqueue.middleware import Chain
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.layers import (
-    DeliverySource,
     ErrorHandling,
     Invoke,
-    LeaseGate,
     LockJob,
     Pop,
     Timeout,
 )
 from tomqueue.worker.outcome import Outcome
+from tomqueue.worker.ports import DeliverySource, LeaseGate
 
 WorkerStack = Chain[WorkContext, Outcome]
 
