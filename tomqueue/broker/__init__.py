@@ -1,7 +1,8 @@
 """The RabbitMQ adapter: the only package that imports pika.
 
-One module per job: names and declarations (``topology``), connecting (``connection``) and
-the confirming ``Publisher`` (``publisher``). A pika connection belongs to one thread.
+One module per job: names and declarations (``topology``), connecting (``connection``), the
+confirming ``Publisher`` (``publisher``) and the worker's ``PriorityConsumer``
+(``priority_consumer``). A pika connection belongs to one thread.
 """
 
 from tomqueue.broker.connection import (

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from types import FrameType
 
 from tomqueue.broker import BROKER_FAILURES
+from tomqueue.broker.priority_consumer import PriorityConsumer
 from tomqueue.runtime import Runtime
 from tomqueue.settings import mask_url
 from tomqueue.sweep import Sweeper
 from tomqueue.worker.attempts import Attempts
-from tomqueue.worker.consumer import PriorityConsumer
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.layers import perform
 from tomqueue.worker.lease import WorkerLease

@@ -30,7 +30,8 @@ from typing import Any
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from tomqueue.broker import BROKER_ERRORS, Topology, connect, declare_topology
+from tomqueue.broker.connection import BROKER_ERRORS, connect
+from tomqueue.broker.topology import Topology, declare_topology
 from tomqueue.priority import LEVELS_IN_ORDER
 from tomqueue.settings import Settings
 
