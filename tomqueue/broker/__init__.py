@@ -1,8 +1,9 @@
 """The RabbitMQ adapter: the only package that imports pika.
 
 One module per job: names and declarations (``topology``), connecting (``connection``), the
-confirming ``Publisher`` (``publisher``) and the worker's ``PriorityConsumer``
-(``priority_consumer``). A pika connection belongs to one thread.
+confirming ``Publisher`` (``publisher``), the worker's ``PriorityConsumer``
+(``priority_consumer``) and the deferred manager's ``DeferredConsumer``
+(``deferred_consumer``). A pika connection belongs to one thread.
 """
 
 from tomqueue.broker.connection import (
