@@ -28,6 +28,8 @@ PURE_MODULES = [
     "tomqueue.snapshot",
     "tomqueue.verdicts",
     "tomqueue.wire",
+    "tomqueue.worker.group_call",
+    "tomqueue.worker.handoff",
 ]
 
 

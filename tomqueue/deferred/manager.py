@@ -18,11 +18,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
-import pika.spec
-from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
-
 from tomqueue.app import App
-from tomqueue.broker import BROKER_ERRORS, BROKER_FAILURES, connect, declare_topology
+from tomqueue.broker import BROKER_FAILURES
+from tomqueue.broker.deferred_consumer import DeferredConsumer
 from tomqueue.database import is_connection_error
 from tomqueue.deferred.leadership import Leadership
 from tomqueue.deferred.schedule import DeferredSchedule
@@ -55,8 +53,7 @@ class DeferredManager:
         )
         self.standby_retry = standby_retry
         self._stopping = threading.Event()
-        self._connection: BlockingConnection | None = None
-        self._channel: BlockingChannel | None = None
+        self.consumer = DeferredConsumer(self.settings, self._on_wake_up)
         self._clock_offset = timedelta(0)  # database clock minus this host's clock
         self._next_poll = 0.0
         self._next_sweep = 0.0
@@ -102,7 +99,7 @@ class DeferredManager:
                     self._lost(f"PostgreSQL: {type(exc).__name__}", delay)
                     delay = min(delay * 2, 5.0)
         finally:
-            self._close_consumer()
+            self.consumer.close()
             self.publisher.close()
             self.leadership.close()
         log.info("deferred manager stopped; released %s job(s)", self.released_total)
@@ -110,7 +107,7 @@ class DeferredManager:
 
     def _lost(self, why: str, delay: float) -> None:
         log.warning("deferred manager lost a server (%s); retrying in %.1fs", why, delay)
-        self._close_consumer()
+        self.consumer.close()
         self.schedule.clear()  # the rows are still unreleased: the next poll finds them
         self.leadership.release()
         self._stopping.wait(delay)
@@ -129,8 +126,8 @@ class DeferredManager:
     # -- one turn of the loop --------------------------------------------------------------
 
     def _turn(self) -> None:
-        if self._connection is None or not self._connection.is_open:
-            self._open_consumer()
+        if not self.consumer.connected:
+            self.consumer.open()
         if not self._still_leading():
             return
         now_mono = time.monotonic()
@@ -141,8 +138,7 @@ class DeferredManager:
         if now_mono >= self._next_sweep:
             self._next_sweep = now_mono + self.settings.sweep_interval.total_seconds()
             self.sweeper.sweep()
-        assert self._connection is not None
-        self._connection.process_data_events(time_limit=self._sleep_for())
+        self.consumer.run_once(time_limit=self._sleep_for())
         self._release_due()
 
     def _still_leading(self) -> bool:
@@ -206,29 +202,8 @@ class DeferredManager:
 
     # -- wake-ups from the deferred queue ---------------------------------------------------
 
-    def _open_consumer(self) -> None:
-        self._connection = connect(self.settings)
-        channel = self._connection.channel()
-        declare_topology(channel, self.runtime.topology, self.settings.quorum_queues)
-        channel.basic_qos(prefetch_count=500)
-        channel.basic_consume(self.runtime.topology.deferred_queue, self._on_wake_up)
-        self._channel = channel
-
-    def _close_consumer(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None and connection.is_open:
-            try:
-                connection.close()
-            except BROKER_ERRORS:
-                log.debug("ignored error closing the deferred consumer")
-
-    def _on_wake_up(
-        self,
-        channel: BlockingChannel,
-        method: pika.spec.Basic.Deliver,
-        properties: pika.spec.BasicProperties,
-        body: bytes,
-    ) -> None:
+    def _on_wake_up(self, body: bytes) -> None:
+        """Hold a job due within the horizon at once (DeferredConsumer acks the message)."""
         try:
             note = decode_notification(body)
         except Exception as exc:  # MalformedNotificationError, or anything it missed
@@ -241,6 +216,3 @@ class DeferredManager:
             if note.run_at <= horizon and len(self.schedule) < MAX_HELD:
                 self.schedule.add(note)
             # beyond the horizon: forget it; the row is polled when its time comes near
-        # acked on arrival: the row is the truth, so losing this message costs one poll
-        assert method.delivery_tag is not None
-        channel.basic_ack(method.delivery_tag)

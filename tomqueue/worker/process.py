@@ -12,10 +12,10 @@ from types import FrameType
 
 from tomqueue.app import App
 from tomqueue.broker import BROKER_FAILURES
+from tomqueue.broker.priority_consumer import PriorityConsumer
 from tomqueue.settings import mask_url
 from tomqueue.sweep import Sweeper
 from tomqueue.worker.attempts import Attempts
-from tomqueue.worker.consumer import PriorityConsumer
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.layers import perform
 from tomqueue.worker.lease import WorkerLease

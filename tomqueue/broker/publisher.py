@@ -1,7 +1,7 @@
-"""RabbitMQ through pika: topology, connections, and a confirming publisher.
+"""Publisher: notifications to RabbitMQ with confirms, on one long-lived channel.
 
-The only module (with the worker's consumer) that imports pika. A pika connection is not
-thread-safe: the Publisher serialises callers with a lock and reconnects after any loss.
+A pika connection is not thread-safe: the Publisher serialises callers with a lock and
+reconnects after any loss.
 """
 
 from __future__ import annotations
@@ -9,96 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import pika
-import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
+from tomqueue.broker.connection import BROKER_ERRORS, connect
+from tomqueue.broker.topology import Topology, declare_topology
 from tomqueue.errors import BrokerUnavailableError
-from tomqueue.priority import LEVELS_IN_ORDER, PriorityLevel
-from tomqueue.settings import Settings, mask_url, split_amqp_urls
+from tomqueue.priority import PriorityLevel
+from tomqueue.settings import Settings, mask_url
 from tomqueue.wire import CONTENT_TYPE, Notification, encode_notification
 
 log = logging.getLogger(__name__)
-
-# Everything pika raises when the broker is unreachable, the connection or channel dies,
-# or a mandatory/confirmed publish is refused.
-BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
-# ... and the same, plus our own wrapper: what callers of connect/publish catch
-BROKER_FAILURES = (BrokerUnavailableError, pika.exceptions.AMQPError, OSError)
-
-
-@dataclass(frozen=True)
-class Topology:
-    """Exchange and queue names under one prefix."""
-
-    prefix: str
-
-    @property
-    def work_exchange(self) -> str:
-        return f"{self.prefix}.work"
-
-    @property
-    def deferred_exchange(self) -> str:
-        return f"{self.prefix}.deferred"
-
-    @property
-    def deferred_queue(self) -> str:
-        return f"{self.prefix}.deferred"
-
-    def queue_for(self, level: PriorityLevel) -> str:
-        return f"{self.prefix}.balance.{level.value}"
-
-    def all_queues(self) -> list[str]:
-        return [self.queue_for(level) for level in LEVELS_IN_ORDER] + [self.deferred_queue]
-
-
-def connection_parameters(settings: Settings) -> list[pika.URLParameters]:
-    """One set of parameters per URL: TOMQUEUE_AMQP_URL may list cluster nodes, comma
-    separated, and connecting tries them in turn. Split with ``split_amqp_urls``, which
-    leaves a comma inside a password alone."""
-    timeout = settings.publish_timeout.total_seconds()
-    result = []
-    for url in split_amqp_urls(settings.amqp_url):
-        params = pika.URLParameters(url)
-        params.connection_attempts = 1
-        params.socket_timeout = timeout
-        params.blocked_connection_timeout = max(timeout, 30.0)
-        result.append(params)
-    return result
-
-
-def connect(settings: Settings) -> BlockingConnection:
-    """Open a connection, or raise BrokerUnavailableError naming the URL without password."""
-    try:
-        return pika.BlockingConnection(connection_parameters(settings))
-    except BROKER_ERRORS as exc:
-        raise BrokerUnavailableError(
-            f"RabbitMQ at {mask_url(settings.amqp_url)} is unreachable: {type(exc).__name__} {exc}"
-        ) from exc
-
-
-def declare_topology(channel: BlockingChannel, topology: Topology, quorum: bool) -> None:
-    """Declare the durable exchanges and queues (idempotent)."""
-    arguments: dict[str, Any] = {"x-queue-type": "quorum"} if quorum else {}
-    channel.exchange_declare(topology.work_exchange, exchange_type="topic", durable=True)
-    channel.exchange_declare(topology.deferred_exchange, exchange_type="fanout", durable=True)
-    for level in LEVELS_IN_ORDER:
-        name = topology.queue_for(level)
-        channel.queue_declare(name, durable=True, arguments=arguments)
-        channel.queue_bind(name, topology.work_exchange, routing_key=level.value)
-    channel.queue_declare(topology.deferred_queue, durable=True, arguments=arguments)
-    channel.queue_bind(topology.deferred_queue, topology.deferred_exchange)
-
-
-def delete_topology(channel: BlockingChannel, topology: Topology) -> None:
-    """Remove every queue and exchange of a prefix (tests and `tomqueue` teardown)."""
-    for queue in topology.all_queues():
-        channel.queue_delete(queue)
-    channel.exchange_delete(topology.work_exchange)
-    channel.exchange_delete(topology.deferred_exchange)
 
 
 def message_properties() -> pika.BasicProperties:

@@ -16,6 +16,9 @@ jobs instead of one per job, and the connection thread was the worker's bottlene
 Messages in hand are never hoarded: when no slot has asked for one for HOARD_LIMIT seconds
 (every slot is busy with long jobs), the consumer unsubscribes and hands them back to
 RabbitMQ for other workers, and subscribes again when a slot is free.
+
+The rules themselves (which level a slot takes, when to wake, subscribe or ack early) are
+pure functions in ``tomqueue.worker.handoff``; this module carries them out with pika.
 """
 
 from __future__ import annotations
@@ -30,14 +33,23 @@ from typing import Any
 import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from tomqueue.broker import BROKER_ERRORS, Topology, connect, declare_topology
+from tomqueue.broker.connection import BROKER_ERRORS, connect
+from tomqueue.broker.topology import Topology, declare_topology
 from tomqueue.priority import LEVELS_IN_ORDER
 from tomqueue.settings import Settings
+from tomqueue.worker.handoff import (
+    EARLY_ACK_CHECK_INTERVAL,
+    EarlyAck,
+    Subscription,
+    early_ack,
+    low_water_for,
+    prefetch_for,
+    rank_to_take,
+    subscription_change,
+    wake_for_settles,
+)
 
 log = logging.getLogger(__name__)
-
-HOARD_LIMIT = 0.1  # seconds messages may wait in hand while every slot is busy
-PREFETCH_PER_SLOT = 3  # messages per level and slot RabbitMQ may push ahead
 
 
 class AmqpDelivery:
@@ -110,10 +122,8 @@ class PriorityConsumer:
     def __init__(self, settings: Settings, concurrency: int = 1) -> None:
         self.settings = settings
         self.topology = Topology(settings.prefix)
-        self.prefetch = PREFETCH_PER_SLOT * concurrency
-        # fewer of a level in hand than this, with acks unsent: wake the connection thread,
-        # so that RabbitMQ's credit comes back while slots still have messages to take
-        self.low_water = concurrency + 1
+        self.prefetch = prefetch_for(concurrency)
+        self.low_water = low_water_for(concurrency)
         self._connection: BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._generation = 0
@@ -139,7 +149,8 @@ class PriorityConsumer:
         with self._hand_lock:
             delivery = self._highest_in_hand()
             if delivery is not None:
-                if self._settles and len(self._in_hand[delivery.rank]) < self.low_water:
+                left = len(self._in_hand[delivery.rank])
+                if wake_for_settles(left, bool(self._settles), self.low_water):
                     self._wake_once()
                 return delivery
             request = PopRequest()
@@ -316,16 +327,12 @@ class PriorityConsumer:
             return True
 
     def _highest_in_hand(self) -> AmqpDelivery | None:
-        """The first message of the highest level in hand, unless a higher level may still
-        have messages in RabbitMQ held back by acks not yet sent: its whole prefetch window
-        is unsettled. Then nothing is taken, and the caller waits for the connection thread
-        to send the acks and take in what comes. Call with _hand_lock held."""
-        for rank, waiting in enumerate(self._in_hand):
-            if waiting:
-                return waiting.popleft()
-            if self._unsettled[rank] >= self.prefetch:
-                return None
-        return None
+        """Take the message ``rank_to_take`` picks, or None: then the caller waits for the
+        connection thread to send the acks and take in what comes. Call with _hand_lock
+        held."""
+        counts = [len(waiting) for waiting in self._in_hand]
+        rank = rank_to_take(counts, self._unsettled, self.prefetch)
+        return None if rank is None else self._in_hand[rank].popleft()
 
     def _serve(self) -> bool:
         """Hand messages in hand to waiting slots. True if a slot is left waiting while
@@ -333,11 +340,12 @@ class PriorityConsumer:
         with self._hand_lock:
             pending = self._pending()
         now = time.monotonic()
+        change = subscription_change(bool(pending), self.subscribed, now - self._last_request)
         if pending:
             self._last_request = now
-            if not self.subscribed:
-                self._subscribe()
-        elif self.subscribed and now - self._last_request > HOARD_LIMIT:
+        if change is Subscription.SUBSCRIBE:
+            self._subscribe()
+        elif change is Subscription.UNSUBSCRIBE:
             self._unsubscribe()  # every slot is busy: let other workers have these
             return False
         with self._hand_lock:
@@ -355,13 +363,14 @@ class PriorityConsumer:
         now = time.monotonic()
         if now < self._next_early_ack_check:
             return
-        self._next_early_ack_check = now + 0.5
+        self._next_early_ack_check = now + EARLY_ACK_CHECK_INTERVAL
         limit = self.settings.early_ack_after.total_seconds()
         for delivery in list(self._in_flight):
-            if delivery.settled or delivery.generation != self._generation:
-                self._in_flight.discard(delivery)
-            elif delivery.locked_at is not None and now - delivery.locked_at >= limit:
+            current = delivery.generation == self._generation
+            action = early_ack(delivery.settled, current, delivery.locked_at, now, limit)
+            if action is EarlyAck.ACK:
                 delivery.ack()
+            if action is not EarlyAck.KEEP_WATCHING:
                 self._in_flight.discard(delivery)
 
 

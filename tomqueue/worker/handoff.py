@@ -1,0 +1,89 @@
+"""Hand-off rules: which message a free slot takes, and when the consumer subscribes or wakes.
+
+Pure decisions on plain values (counts per priority rank, highest first; monotonic seconds),
+tested from tables; ``tomqueue.broker.priority_consumer`` carries them out with pika. This
+module imports nothing but the standard library, so that the rules stay out of the adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+
+HOARD_LIMIT = 0.1  # seconds messages may wait in hand while every slot is busy
+PREFETCH_PER_SLOT = 3  # messages per level and slot RabbitMQ may push ahead
+EARLY_ACK_CHECK_INTERVAL = 0.5  # seconds between looks for long runners to ack
+
+
+def prefetch_for(concurrency: int) -> int:
+    """RabbitMQ's prefetch per level queue: while every slot runs a job of some level, the
+    next messages of that level are already in hand."""
+    return PREFETCH_PER_SLOT * concurrency
+
+
+def low_water_for(concurrency: int) -> int:
+    """Fewer of a level in hand than this, with settles queued, wakes the connection thread,
+    so that RabbitMQ's credit comes back while slots still have messages to take."""
+    return concurrency + 1
+
+
+def rank_to_take(in_hand: Sequence[int], unsettled: Sequence[int], prefetch: int) -> int | None:
+    """The rank a free slot takes its message from: the highest with any in hand.
+
+    None if nothing is in hand, or if a higher rank with none in hand has its whole prefetch
+    window unsettled: RabbitMQ may be holding its next messages back until the acks are
+    sent, so a lower rank must not be taken before them. ``in_hand`` and ``unsettled`` are
+    counts per rank, highest first.
+    """
+    for rank, waiting in enumerate(in_hand):
+        if waiting:
+            return rank
+        if unsettled[rank] >= prefetch:
+            return None
+    return None
+
+
+def wake_for_settles(left_in_hand: int, settles_queued: bool, low_water: int) -> bool:
+    """After a slot took a message: wake the connection thread to send the queued settles
+    when fewer than ``low_water`` of that level are left in hand."""
+    return settles_queued and left_in_hand < low_water
+
+
+class Subscription(Enum):
+    """What the consumer does with its subscription to the level queues."""
+
+    KEEP = "keep"
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+def subscription_change(slots_waiting: bool, subscribed: bool, idle_for: float) -> Subscription:
+    """Subscribe when a slot waits; unsubscribe (giving back what is in hand, for other
+    workers) when no slot has asked for a message for more than HOARD_LIMIT seconds.
+    ``idle_for`` is the seconds since a slot last asked."""
+    if slots_waiting:
+        return Subscription.KEEP if subscribed else Subscription.SUBSCRIBE
+    if subscribed and idle_for > HOARD_LIMIT:
+        return Subscription.UNSUBSCRIBE
+    return Subscription.KEEP
+
+
+class EarlyAck(Enum):
+    """What the consumer does with a message it watches for an early ack."""
+
+    KEEP_WATCHING = "keep watching"
+    FORGET = "forget"  # settled already, or its channel is gone (RabbitMQ requeued it)
+    ACK = "ack"  # ack now, then forget
+
+
+def early_ack(
+    settled: bool, current_channel: bool, locked_at: float | None, now: float, limit: float
+) -> EarlyAck:
+    """Ack the message of a job whose row has been locked ``limit`` seconds or more, before
+    RabbitMQ's consumer_timeout closes the channel under it: the row's lease protects the
+    job from then on. A message whose row is not locked yet is never acked early."""
+    if settled or not current_channel:
+        return EarlyAck.FORGET
+    if locked_at is not None and now - locked_at >= limit:
+        return EarlyAck.ACK
+    return EarlyAck.KEEP_WATCHING
