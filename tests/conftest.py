@@ -145,7 +145,14 @@ class TestEnv:
     def pending_count(self) -> int:
         return int(self.scalar("SELECT count(*) FROM tomqueue_jobs WHERE failed_at IS NULL"))
 
+    def flush_announcements(self, timeout: float = 30.0) -> bool:
+        """Wait until this process's background announcements are confirmed or given up
+        (enqueue returns before RabbitMQ has the message)."""
+        app = default_app()
+        return "announcer" not in app.__dict__ or app.announcer.flush(timeout)
+
     def queue_depth(self, queue: str) -> int:
+        self.flush_announcements()  # what was enqueued so far has reached the broker
         connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
         try:
             frame = connection.channel().queue_declare(queue, passive=True)

@@ -10,8 +10,9 @@ opening a second set.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from tomqueue.announcer import Announcer
 from tomqueue.broker import Publisher, Topology
 from tomqueue.database import make_engine, retry_on_disconnect
 from tomqueue.enqueue.context import EnqueueContext
@@ -27,6 +29,7 @@ from tomqueue.job import Job
 from tomqueue.prefix_binding import require_prefix
 from tomqueue.settings import Settings
 from tomqueue.store import JobStore
+from tomqueue.wire import Notification
 
 if TYPE_CHECKING:
     from tomqueue.deferred.manager import DeferredManager
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from tomqueue.worker.stack import StackParts, WorkerStack
 
 StackEdit = Callable[["WorkerStack"], None]
+log = logging.getLogger(__name__)
 
 
 class App:
@@ -61,6 +65,24 @@ class App:
     @cached_property
     def publisher(self) -> Publisher:
         return Publisher(self.settings)
+
+    @cached_property
+    def announcer(self) -> Announcer:
+        """Announces enqueued rows from a background thread (its own connection)."""
+        return Announcer(self.settings, give_up=self.leave_for_sweep)
+
+    def leave_for_sweep(self, notes: Sequence[Notification]) -> None:
+        """Mark rows whose announcement failed unreleased: the deferred manager or any
+        worker's sweep announces them once the broker is back. If even that write fails,
+        the rows are still safe: the stale sweep republishes released rows nobody took."""
+        ids = [note.job_id for note in notes]
+        if not ids:
+            return
+        log.warning("jobs %s are committed but not announced; left for the sweep", ids)
+        try:
+            self.store.unrelease(ids)
+        except Exception as exc:  # the row is safe either way: the stale sweep finds it
+            log.warning("could not mark jobs %s unreleased (%s)", ids, exc)
 
     # -- the stacks ------------------------------------------------------------------------
 
@@ -94,6 +116,7 @@ class App:
         run_at: datetime | None = None,
         queue: str | None = None,
         session: Session | None = None,
+        wait_for_broker: bool | None = None,
     ) -> list[int]:
         """Enqueue several jobs in one transaction through this app's enqueue stack."""
         ctx = EnqueueContext(
@@ -103,6 +126,9 @@ class App:
             run_at=run_at,
             queue=queue,
             session=session,
+            wait_for_broker=(
+                self.settings.wait_for_broker if wait_for_broker is None else wait_for_broker
+            ),
         )
         return self.enqueue_stack.invoke(ctx, _ids)
 
@@ -146,6 +172,9 @@ class App:
             self._prefix_bound = True
 
     def close(self) -> None:
+        """Flush pending announcements (bounded), then close the connections."""
+        if "announcer" in self.__dict__:
+            self.announcer.close()
         if "publisher" in self.__dict__:
             self.publisher.close()
         if "engine" in self.__dict__:

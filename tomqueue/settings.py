@@ -69,6 +69,10 @@ class Settings:
     quorum_queues: bool = False
     # How long enqueue waits for a broker before giving up and leaving the job to the sweep.
     publish_timeout: timedelta = timedelta(seconds=5)
+    # Whether enqueue waits for RabbitMQ's confirm before returning (True), or returns once
+    # the row is committed while a background thread announces it in batches (False). The
+    # row is the truth either way: an announcement that fails is healed by the sweep.
+    wait_for_broker: bool = False
     # A job still running after this long has its message acked early, so that RabbitMQ's
     # consumer_timeout (30 min by default) never closes the channel under a long job; from
     # then on the row's lease, not the message, brings the job back if the worker dies.
@@ -119,6 +123,12 @@ _ENV_NAMES = {
 }
 
 
+_FLAG_ENV_NAMES = {
+    "TOMQUEUE_QUORUM_QUEUES": "quorum_queues",
+    "TOMQUEUE_WAIT_FOR_BROKER": "wait_for_broker",
+}
+
+
 def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults overlaid with the ``TOMQUEUE_*`` variables; the only place env is read.
 
@@ -129,8 +139,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     for name, attr in _ENV_NAMES.items():
         if env.get(name):
             changes[attr] = env[name]
-    if env.get("TOMQUEUE_QUORUM_QUEUES"):
-        changes["quorum_queues"] = env["TOMQUEUE_QUORUM_QUEUES"].lower() in {"1", "true", "yes"}
+    for name, attr in _FLAG_ENV_NAMES.items():
+        if env.get(name):
+            changes[attr] = env[name].strip().lower() in {"1", "true", "yes", "on"}
     for name, attr in _DURATION_ENV_NAMES.items():
         if env.get(name):
             changes[attr] = _duration(name, env[name], _DURATION_BOUNDS[attr], True)

@@ -50,6 +50,7 @@ def announce(tq, job_id: int) -> None:
 
 def test_hostile_messages_never_cost_a_concurrency_one_worker_its_slot(tq, run_worker):
     tomqueue.enqueue(Record("warmup"))  # declares the topology
+    tq.flush_announcements()
     for level in ("high", "normal"):
         publish_raw(tq, f"{tq.prefix}.balance.{level}", WIRE_BODIES.values())
     worker = run_worker(concurrency=1)
@@ -272,11 +273,13 @@ def test_a_dead_holder_seen_by_a_notification_waits_for_the_orphan_grace(tq, run
 def test_a_lost_notification_is_found_behind_a_backlog(tq):
     tomqueue.configure(republish_after=timedelta(seconds=1))
     lost = tomqueue.enqueue(Record("lost"))
+    tq.flush_announcements()
     tq.sql("UPDATE tomqueue_jobs SET released_at = now() - interval '1 minute' WHERE id = %s", lost)
     connection = pika.BlockingConnection(pika.URLParameters(tq.amqp_url))
     connection.channel().queue_purge(f"{tq.prefix}.balance.normal")  # its message is lost
     connection.close()
     tomqueue.enqueue_many([Record(f"backlog{n}") for n in range(50)])
+    tq.flush_announcements()
     time.sleep(1.5)  # the backlog is older than republish_after too
     report = Sweeper(default_app()).sweep()
     assert report.republished == 1  # the lost one, and none of the backlog
@@ -287,6 +290,7 @@ def test_a_lost_notification_is_found_behind_a_backlog(tq):
 
 def test_unannounced_rows_heal_with_workers_alone(tq, run_worker):
     job_id = tomqueue.enqueue(Record("never announced"))
+    tq.flush_announcements()
     connection = pika.BlockingConnection(pika.URLParameters(tq.amqp_url))
     connection.channel().queue_purge(f"{tq.prefix}.balance.normal")
     connection.close()

@@ -77,6 +77,7 @@ def test_strict_priority_with_a_bulk_backlog(tq, run_worker):
     tomqueue.configure(priority_map={1: tomqueue.HIGH_PRIORITY, 9: tomqueue.BULK_PRIORITY})
     tomqueue.enqueue_many([Record(f"bulk{n}") for n in range(200)], priority=9)
     high = tomqueue.enqueue_many([Record(f"high{n}") for n in range(5)], priority=1)
+    tq.flush_announcements()  # the backlog is in the queues before the worker starts
     run_worker()
     wait_until(lambda: tq.pending_count() == 0, timeout=60)
     order = [r[0] for r in tq.sql("SELECT label FROM test_runs ORDER BY id")]

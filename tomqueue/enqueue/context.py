@@ -26,6 +26,7 @@ class EnqueueContext:
     run_at: datetime | None = None
     queue: str | None = None
     session: Session | None = None
+    wait_for_broker: bool = False
     new_jobs: list[NewJob] = field(default_factory=list)
     rows: list[JobSnapshot] = field(default_factory=list)
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.enqueue.after_commit import hold_until_commit
 from tomqueue.enqueue.context import EnqueueContext
-from tomqueue.errors import TomQueueError
 from tomqueue.handler import encode_handler
 from tomqueue.job import Job
 from tomqueue.notifications import notification_for
@@ -63,38 +62,38 @@ class PublishAfterCommit:
     """Announce the rows once they are committed; a broker outage never loses them.
 
     Without a session the rows are already committed here. With one, publishing waits for
-    that session's commit and is dropped on rollback.
+    that session's commit and is dropped on rollback. By default the announcement is
+    handed to the app's Announcer thread and enqueue returns at once; with
+    ``wait_for_broker`` it is published here, and enqueue returns once RabbitMQ confirmed.
     """
 
     def __call__(self, ctx: EnqueueContext, call_next: Next) -> list[int]:
-        app = ctx.app
+        app, wait = ctx.app, ctx.wait_for_broker
         if ctx.session is not None:
-            hold_until_commit(ctx.session, ctx.rows, lambda rows: announce(app, rows))
+            hold_until_commit(ctx.session, ctx.rows, lambda rows: announce(app, rows, wait))
         else:
-            announce(app, ctx.rows)
+            announce(app, ctx.rows, wait)
         return call_next(ctx)
 
 
-def announce(app: App, rows: list[JobSnapshot]) -> None:
+def announce(app: App, rows: list[JobSnapshot], wait_for_broker: bool = False) -> None:
     """Publish due rows to their priority queue and wake the deferred manager for the rest.
 
     If RabbitMQ is down the rows stay committed: they are marked unreleased so the deferred
-    manager (or ``tomqueue republish``) announces them once the broker is back.
+    manager (or any worker's sweep) announces them once the broker is back.
     """
     priority_map = app.settings.priority_map
     due = [notification_for(row, priority_map) for row in rows if row.released_at is not None]
     future = [notification_for(row, priority_map) for row in rows if row.released_at is None]
+    if not wait_for_broker:
+        app.announcer.submit(due)
+        app.announcer.submit(future, deferred=True)
+        return
     try:
         app.publisher.publish(due)
     except BROKER_FAILURES as exc:
-        ids = [note.job_id for note in due]
-        log.warning(
-            "jobs %s are committed but were not announced (%s); they will be released "
-            "when RabbitMQ is back",
-            ids,
-            exc,
-        )
-        _leave_for_deferred_manager(app, ids)
+        log.warning("jobs are committed but were not announced (%s)", exc)
+        app.leave_for_sweep(due)
         return
     try:
         app.publisher.publish_deferred(future)
@@ -105,10 +104,3 @@ def announce(app: App, rows: list[JobSnapshot]) -> None:
             [note.job_id for note in future],
             exc,
         )
-
-
-def _leave_for_deferred_manager(app: App, ids: list[int]) -> None:
-    try:
-        app.store.unrelease(ids)
-    except (TomQueueError, Exception) as exc:  # the row is safe either way: the sweep finds it
-        log.warning("could not mark jobs %s unreleased (%s); the sweep will find them", ids, exc)

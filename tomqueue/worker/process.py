@@ -141,6 +141,9 @@ class Worker:
             self._pump()
         finally:
             self.consumer.close() if self.consumer.connected else None
+            if "announcer" in self.runtime.__dict__:
+                # jobs that enqueued: their announcements go out before we exit (bounded)
+                self.runtime.announcer.flush(self.runtime.settings.publish_timeout.total_seconds())
             self.runtime.publisher.close()
             if self.exit_code == EXIT_STUCK_JOB:
                 # keep the lease: a stuck job thread may still be running; the lease ends
