@@ -1,13 +1,15 @@
 """Worker stack against real servers: run, fail, retry, time out, and refuse bad input."""
 
 import time
+from datetime import timedelta
 
 import pika
 import pytest
 
 import tomqueue
 from tests.conftest import wait_until
-from tests.jobs import FlakyUntil, Hooked, Record, Sleepy
+from tests.jobs import FlakyUntil, Hooked, Record, Sleepy, Slow
+from tomqueue.broker import Topology
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +168,45 @@ def test_high_jobs_overtake_a_bulk_backlog_that_is_already_draining(tq, run_work
         last_high,
     )
     assert bulk_between <= 2, f"{bulk_between} bulk jobs ran while high jobs waited"
+
+
+def test_a_busy_worker_acks_every_message_once_with_multiple_acks(tq, run_worker):
+    tomqueue.enqueue_many([Record(f"many{n}") for n in range(300)])
+    worker = run_worker(concurrency=4)
+    wait_until(lambda: tq.pending_count() == 0, timeout=60, message="every row deleted")
+    worker.stop()
+    wait_until(lambda: not worker.consumer.connected, message="worker stopped")
+    runs = tq.sql("SELECT label, count(*) FROM test_runs WHERE event = 'perform' GROUP BY label")
+    assert sorted(runs) == sorted((f"many{n}", 1) for n in range(300))
+    consumer = worker.consumer
+    assert consumer.acks_sent == 300
+    assert consumer.ack_frames_sent < consumer.acks_sent, "no multiple ack was sent"
+    # nothing unacked: a closed connection's unacked messages would be ready again
+    queues = Topology(tq.prefix).all_queues()
+    assert [tq.queue_depth(queue) for queue in queues] == [0] * len(queues)
+    connection = pika.BlockingConnection(pika.URLParameters(tq.amqp_url))
+    try:
+        channel = connection.channel()
+        redelivered = [channel.basic_get(queue, auto_ack=False)[0] for queue in queues]
+    finally:
+        connection.close()
+    assert redelivered == [None] * len(queues)
+
+
+def test_a_long_runner_acked_early_lets_the_acks_behind_it_coalesce(tq, run_worker):
+    tomqueue.configure(early_ack_after=timedelta(seconds=0.3))
+    long_id = tomqueue.enqueue(Slow("long", seconds=6))  # the lowest tag, held for 6 s
+    tomqueue.enqueue_many([Record(f"short{n}") for n in range(50)])
+    worker = run_worker(concurrency=2)
+    consumer = worker.consumer
+    wait_until(lambda: consumer.acks_sent == 51, timeout=30, message="every message acked")
+    assert tq.count_runs("long", "end") == 0, "the long runner was not acked early"
+    assert consumer.ack_frames_sent < consumer.acks_sent, "no multiple ack was sent"
+    wait_until(lambda: tq.job(long_id) is None, timeout=30, message="the long runner done")
+    worker.stop()
+    wait_until(lambda: not worker.consumer.connected, message="worker stopped")
+    assert consumer.acks_sent == 51
+    assert tq.count_runs("long", "start") == 1
+    assert [tq.count_runs(f"short{n}") for n in range(50)] == [1] * 50
+    queues = Topology(tq.prefix).all_queues()
+    assert [tq.queue_depth(queue) for queue in queues] == [0] * len(queues)

@@ -1,6 +1,7 @@
 """The consumer's hand-off rules, from tables (no sockets)."""
 
 import ast
+import random
 import sys
 from pathlib import Path
 
@@ -9,12 +10,16 @@ import pytest
 from tomqueue.worker import handoff
 from tomqueue.worker.handoff import (
     HOARD_LIMIT,
+    AckFrame,
     EarlyAck,
+    NackFrame,
+    Settle,
     Subscription,
     early_ack,
     low_water_for,
     prefetch_for,
     rank_to_take,
+    settle_frames,
     subscription_change,
     wake_for_settles,
 )
@@ -136,6 +141,127 @@ def test_long_runners_are_acked_early_once_their_row_is_locked_long_enough(
     settled, current_channel, locked_at, now, limit, expected
 ):
     assert early_ack(settled, current_channel, locked_at, now, limit) is expected
+
+
+GEN = 7  # the consumer's current channel
+
+
+def ack(tag, generation=GEN):
+    return Settle(tag, ack=True, generation=generation)
+
+
+def nack(tag, requeue=True, generation=GEN):
+    return Settle(tag, ack=False, requeue=requeue, generation=generation)
+
+
+def multiple(tag):
+    return AckFrame(tag, multiple=True)
+
+
+@pytest.mark.parametrize(
+    ("outstanding", "settles", "frames"),
+    [
+        # a single ack: a plain frame, as before
+        ({1}, [ack(1)], [AckFrame(1)]),
+        ({5, 6, 7}, [ack(5)], [AckFrame(5)]),
+        # nothing queued: nothing sent
+        ({1, 2}, [], []),
+        # contiguous acks from the lowest outstanding tag: one multiple ack
+        ({1, 2, 3}, [ack(1), ack(2), ack(3)], [multiple(3)]),
+        ({4, 5, 6, 7, 8}, [ack(4), ack(5), ack(6)], [multiple(6)]),
+        # tags settled in earlier batches are not outstanding: no gap where they were
+        ({10, 12, 15}, [ack(10), ack(12), ack(15)], [multiple(15)]),
+        # acks out of order: the same run
+        ({1, 2, 3, 4}, [ack(3), ack(1), ack(2)], [multiple(3)]),
+        ({1, 2, 3}, [ack(3), ack(2), ack(1)], [multiple(3)]),
+        # a gap held by a running slot (or in hand): acks up to it coalesced, the rest singly
+        (
+            {1, 2, 3, 4, 5, 6},
+            [ack(1), ack(2), ack(4), ack(5)],
+            [multiple(2), AckFrame(4), AckFrame(5)],
+        ),
+        ({1, 2, 3, 4}, [ack(1), ack(3)], [AckFrame(1), AckFrame(3)]),
+        # ... and with the lowest tag held, nothing is coalesced
+        ({1, 2, 3, 4}, [ack(2), ack(3), ack(4)], [AckFrame(2), AckFrame(3), AckFrame(4)]),
+        # a nack in the middle: acks before it, the nack, acks after it, never reordered
+        (
+            {1, 2, 3, 4, 5, 6},
+            [ack(1), ack(2), nack(3), ack(4), ack(5)],
+            [multiple(2), NackFrame(3, requeue=True), multiple(5)],
+        ),
+        # ... a nack queued after an ack of a higher tag: the ack goes singly first, so that
+        # no multiple ack reaches the nacked tag before its nack
+        (
+            {1, 2, 3},
+            [ack(1), ack(3), nack(2, requeue=False)],
+            [AckFrame(1), AckFrame(3), NackFrame(2, requeue=False)],
+        ),
+        (
+            {1, 2, 3},
+            [ack(2), nack(1), ack(3)],
+            [AckFrame(2), NackFrame(1, requeue=True), AckFrame(3)],
+        ),
+        # ... once sent, a nack leaves no gap: later acks run over its tag
+        ({1, 2, 3}, [nack(1), ack(2), ack(3)], [NackFrame(1, requeue=True), multiple(3)]),
+        # nacks alone: singly, in order
+        ({1, 2, 3}, [nack(2), nack(1)], [NackFrame(2, requeue=True), NackFrame(1, requeue=True)]),
+        # settles from an older generation (a channel gone with its tags): dropped
+        ({1, 2}, [ack(1, generation=GEN - 1), ack(2, generation=GEN - 1)], []),
+        ({1, 2}, [nack(1, generation=GEN - 1)], []),
+        ({1, 2, 3}, [ack(1, generation=GEN - 1), ack(1), ack(2)], [multiple(2)]),
+        # ... an old tag equal to a new one outstanding is not a settle of the new one
+        ({1, 2}, [ack(1), ack(2, generation=GEN - 1)], [AckFrame(1)]),
+        # an ack of a tag not known outstanding goes singly, and coalesces nothing
+        ({1, 2}, [ack(9), ack(1)], [AckFrame(9), AckFrame(1)]),
+    ],
+)
+def test_acks_are_coalesced_into_a_multiple_ack_only_where_exactly_equivalent(
+    outstanding, settles, frames
+):
+    assert settle_frames(outstanding, settles, GEN) == frames
+
+
+def test_settle_frames_leaves_the_outstanding_tags_alone():
+    outstanding = {1, 2, 3}
+    settle_frames(outstanding, [ack(1), ack(2)], GEN)
+    assert outstanding == {1, 2, 3}
+
+
+def _broker_after(outstanding, frames):
+    """RabbitMQ's view: which tags each frame acks or nacks (a multiple ack takes every
+    unsettled tag up to its own); a frame for a tag already settled is a channel error."""
+    unsettled, acked, nacked = set(outstanding), set(), []
+    for frame in frames:
+        if isinstance(frame, AckFrame) and frame.multiple:
+            taken = {tag for tag in unsettled if tag <= frame.tag}
+        else:
+            taken = {frame.tag}
+        assert taken <= unsettled, f"{frame} settles a tag twice"
+        unsettled -= taken
+        if isinstance(frame, AckFrame):
+            acked |= taken
+        else:
+            nacked.append(frame.tag)
+    return acked, nacked
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_frames_settle_exactly_what_the_slots_asked(seed):
+    rng = random.Random(seed)
+    outstanding = set(rng.sample(range(1, 40), rng.randint(1, 20)))
+    chosen = rng.sample(sorted(outstanding), rng.randint(0, len(outstanding)))
+    settles = [ack(tag) if rng.random() < 0.8 else nack(tag) for tag in chosen]
+    frames = settle_frames(outstanding, settles, GEN)
+    acked, nacked = _broker_after(outstanding, frames)
+    assert acked == {s.tag for s in settles if s.ack}
+    assert nacked == [s.tag for s in settles if not s.ack]
+    # a nack goes after the acks queued before it, and before those queued after it
+    for index, settle in enumerate(settles):
+        if not settle.ack:
+            before = frames[: frames.index(NackFrame(settle.tag, requeue=True))]
+            acked_before = _broker_after(outstanding, before)[0]
+            assert acked_before == {s.tag for s in settles[:index] if s.ack}
+    assert len([f for f in frames if isinstance(f, AckFrame)]) <= len(acked)
 
 
 def test_the_rules_import_only_the_standard_library():

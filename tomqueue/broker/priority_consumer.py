@@ -17,8 +17,12 @@ Messages in hand are never hoarded: when no slot has asked for one for HOARD_LIM
 (every slot is busy with long jobs), the consumer unsubscribes and hands them back to
 RabbitMQ for other workers, and subscribes again when a slot is free.
 
-The rules themselves (which level a slot takes, when to wake, subscribe or ack early) are
-pure functions in ``tomqueue.worker.handoff``; this module carries them out with pika.
+Queued acks that cover every tag still outstanding on the channel up to some tag go out as
+one ``basic.ack`` with ``multiple``; other acks go singly, nacks singly in their place.
+
+The rules themselves (which level a slot takes, when to wake, subscribe, ack early, and
+which frames carry the settles) are pure functions in ``tomqueue.worker.handoff``; this
+module carries them out with pika.
 """
 
 from __future__ import annotations
@@ -39,12 +43,15 @@ from tomqueue.priority import LEVELS_IN_ORDER
 from tomqueue.settings import Settings
 from tomqueue.worker.handoff import (
     EARLY_ACK_CHECK_INTERVAL,
+    AckFrame,
     EarlyAck,
+    Settle,
     Subscription,
     early_ack,
     low_water_for,
     prefetch_for,
     rank_to_take,
+    settle_frames,
     subscription_change,
     wake_for_settles,
 )
@@ -135,10 +142,14 @@ class PriorityConsumer:
         self._in_hand: list[deque[AmqpDelivery]] = [deque() for _ in LEVELS_IN_ORDER]
         # per level: messages pushed on this connection whose ack or nack is not yet sent
         self._unsettled = [0 for _ in LEVELS_IN_ORDER]
+        # delivery tags pushed on this channel whose ack or nack is not yet sent
+        self._outstanding: set[int] = set()
         self._in_flight: set[AmqpDelivery] = set()
         self._settles: deque[tuple[AmqpDelivery, bool, bool]] = deque()
         self._next_early_ack_check = 0.0
         self._last_request = time.monotonic()
+        self.acks_sent = 0  # messages acked, and the basic.ack frames that carried them
+        self.ack_frames_sent = 0
 
     # -- slot threads ----------------------------------------------------------------------
 
@@ -246,6 +257,7 @@ class PriorityConsumer:
 
     def _forget_subscription(self) -> None:
         self._tag_rank = {}
+        self._outstanding = set()
         with self._hand_lock:
             self._in_hand = [deque() for _ in LEVELS_IN_ORDER]
             self._unsettled = [0 for _ in LEVELS_IN_ORDER]
@@ -293,22 +305,33 @@ class PriorityConsumer:
             self, channel, self._generation, method.delivery_tag, body, method.redelivered, rank
         )
         self._in_flight.add(delivery)
+        self._outstanding.add(method.delivery_tag)
         self._unsettled[rank] += 1
         return delivery
 
     def _send_settles(self) -> None:
         """Send queued acks and nacks as frames only; the next turn of pika's loop writes
         them all at once (BlockingChannel.basic_ack would flush the socket once per ack)."""
-        while self._settles:
-            delivery, ack, requeue = self._settles.popleft()
-            if delivery.generation != self._generation or not delivery.channel.is_open:
-                continue  # that channel is gone: RabbitMQ has requeued the message already
-            self._unsettled[delivery.rank] -= 1
-            channel = getattr(delivery.channel, "_impl", delivery.channel)
-            if ack:
-                channel.basic_ack(delivery.delivery_tag)
+        queued = [self._settles.popleft() for _ in range(len(self._settles))]
+        channel = self._channel
+        if not queued or channel is None or not channel.is_open:
+            return  # that channel is gone: RabbitMQ has requeued the messages already
+        settles = [Settle(d.delivery_tag, ack, requeue, d.generation) for d, ack, requeue in queued]
+        # frames from the tags outstanding before these settles leave them: a multiple ack
+        # must reach no tag still in a slot's hands, in hand, or nacked after it
+        frames = settle_frames(self._outstanding, settles, self._generation)
+        for delivery, ack, _ in queued:
+            if delivery.generation == self._generation:
+                self._unsettled[delivery.rank] -= 1
+                self._outstanding.discard(delivery.delivery_tag)
+                self.acks_sent += 1 if ack else 0
+        impl = getattr(channel, "_impl", channel)
+        for frame in frames:
+            if isinstance(frame, AckFrame):
+                impl.basic_ack(frame.tag, multiple=frame.multiple)
+                self.ack_frames_sent += 1
             else:
-                channel.basic_nack(delivery.delivery_tag, requeue=requeue)
+                impl.basic_nack(frame.tag, requeue=frame.requeue)
 
     def _pending(self) -> list[PopRequest]:
         """Slots waiting for a message (call with _hand_lock held)."""

@@ -1,13 +1,16 @@
-"""Hand-off rules: which message a free slot takes, and when the consumer subscribes or wakes.
+"""Hand-off rules: which message a free slot takes, when the consumer subscribes or wakes,
+and which ack and nack frames carry the slots' settles.
 
-Pure decisions on plain values (counts per priority rank, highest first; monotonic seconds),
-tested from tables; ``tomqueue.broker.priority_consumer`` carries them out with pika. This
-module imports nothing but the standard library, so that the rules stay out of the adapter.
+Pure decisions on plain values (counts per priority rank, highest first; monotonic seconds;
+delivery tags), tested from tables; ``tomqueue.broker.priority_consumer`` carries them out
+with pika. This module imports nothing but the standard library, so that the rules stay out
+of the adapter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence, Set
+from dataclasses import dataclass
 from enum import Enum
 
 HOARD_LIMIT = 0.1  # seconds messages may wait in hand while every slot is busy
@@ -87,3 +90,78 @@ def early_ack(
     if locked_at is not None and now - locked_at >= limit:
         return EarlyAck.ACK
     return EarlyAck.KEEP_WATCHING
+
+
+@dataclass(frozen=True)
+class Settle:
+    """A slot's ack or nack of one message, as queued for the connection thread; the
+    generation counts the consumer's channels, so that a reconnect tells old tags apart."""
+
+    tag: int
+    ack: bool
+    requeue: bool = False
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class AckFrame:
+    """basic.ack: the message ``tag``, or with ``multiple`` every outstanding one up to it."""
+
+    tag: int
+    multiple: bool = False
+
+
+@dataclass(frozen=True)
+class NackFrame:
+    """basic.nack of the message ``tag`` alone."""
+
+    tag: int
+    requeue: bool
+
+
+def settle_frames(
+    outstanding: Set[int], settles: Iterable[Settle], generation: int
+) -> list[AckFrame | NackFrame]:
+    """The frames that send ``settles`` (in queue order) on the channel of ``generation``.
+
+    ``outstanding`` holds the channel's delivery tags whose ack or nack is not sent yet: in
+    a slot's hands, in hand, or queued in ``settles``. Settles of another generation are
+    dropped (their channel is gone, and RabbitMQ requeued the message with it). Acks queued
+    between two nacks are one run: when the run holds every outstanding tag from the lowest
+    up to some tag T, it is sent as one ``AckFrame(T, multiple=True)``, which acks exactly
+    those (RabbitMQ's multiple ack covers every unsettled tag up to T, across the channel's
+    consumers); the run's other acks go singly. Nacks go singly, after the acks queued
+    before them and before those queued after them, so that a multiple ack never covers a
+    tag whose nack is not sent yet.
+    """
+    left = set(outstanding)
+    frames: list[AckFrame | NackFrame] = []
+    run: dict[int, None] = {}  # the acks since the last nack, in queue order
+    for settle in settles:
+        if settle.generation != generation:
+            continue
+        if settle.ack:
+            run[settle.tag] = None
+            continue
+        frames += _ack_run(run, left)  # acks queued before the nack go first
+        run = {}
+        frames.append(NackFrame(settle.tag, settle.requeue))
+        left.discard(settle.tag)
+    frames += _ack_run(run, left)
+    return frames
+
+
+def _ack_run(run: dict[int, None], left: set[int]) -> list[AckFrame]:
+    """Frames for a run of acks: one multiple ack for the run's part that starts at the
+    lowest tag ``left`` with no gap, the rest singly; their tags leave ``left``."""
+    covered: set[int] = set()
+    for tag in sorted(left):
+        if tag not in run:
+            break  # unsettled, or nacked later: no multiple ack may reach past it
+        covered.add(tag)
+    if len(covered) < 2:
+        covered = set()  # one tag: a plain ack says the same
+    frames = [AckFrame(max(covered), multiple=True)] if covered else []
+    frames += [AckFrame(tag) for tag in run if tag not in covered]
+    left.difference_update(run)
+    return frames
