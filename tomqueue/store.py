@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from tomqueue.admission import Admission, admit
 from tomqueue.database import ADVISORY_NAMESPACE
 from tomqueue.error_text import storable
+from tomqueue.plans import plan_failure, plan_retry
 from tomqueue.snapshot import JobSnapshot
 
 _COLUMNS = (
@@ -273,13 +274,15 @@ class JobStore:
         last_error: str,
         run_at: datetime | None,
     ) -> JobSnapshot | None:
-        """Unlock after a failed attempt: reschedule at ``run_at``, or fail for good if None."""
+        """Unlock after a failed attempt: reschedule at ``run_at``, or fail for good if None
+        (the rule is ``tomqueue.plans.plan_failure``; this only writes it)."""
+        plan = plan_failure(attempts, last_error, run_at)
         with self._hot() as conn:
             row = conn.execute(
                 text(
                     f"""UPDATE tomqueue_jobs SET attempts = :attempts, last_error = :error,
                         run_at = COALESCE(:run_at, run_at),
-                        failed_at = CASE WHEN :run_at IS NULL THEN now() END,
+                        failed_at = CASE WHEN :fail_now THEN now() END,
                         released_at = NULL, crashes = 0,
                         locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
                     WHERE id = :id AND locked_by = :by RETURNING {_COLUMNS}"""
@@ -287,9 +290,10 @@ class JobStore:
                 {
                     "id": job_id,
                     "by": locked_by,
-                    "attempts": attempts,
-                    "error": storable(last_error),
-                    "run_at": run_at,
+                    "attempts": plan.attempts,
+                    "error": plan.last_error,
+                    "run_at": plan.run_at,
+                    "fail_now": plan.fail_now,
                 },
             ).first()
             return None if row is None else snapshot_from(row)
@@ -351,16 +355,17 @@ class JobStore:
             ).first()
             if found is None:
                 return RetryResult(None)
-            if found.locked_by is not None and found.holder_alive:
-                return RetryResult(None, running_on=str(found.locked_by))
+            plan = plan_retry(found.locked_by, bool(found.holder_alive))
+            if not plan.reset:
+                return RetryResult(None, running_on=plan.running_on)
             row = conn.execute(
                 text(
-                    f"""UPDATE tomqueue_jobs SET failed_at = NULL, attempts = 0, crashes = 0,
-                        run_at = now(), released_at = now(), locked_at = NULL,
-                        locked_by = NULL, lock_key = NULL, updated_at = now()
+                    f"""UPDATE tomqueue_jobs SET failed_at = NULL, attempts = :attempts,
+                        crashes = :crashes, run_at = now(), released_at = now(),
+                        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
                     WHERE id = :id RETURNING {_COLUMNS}"""
                 ),
-                {"id": job_id},
+                {"id": job_id, "attempts": plan.attempts, "crashes": plan.crashes},
             ).one()
             return RetryResult(snapshot_from(row))
 
