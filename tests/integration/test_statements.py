@@ -25,16 +25,17 @@ def test_a_successful_job_costs_two_statements_and_no_transaction(tq, run_worker
         in_transaction.append(not conn.connection.dbapi_connection.autocommit)
 
     event.listen(runtime.engine, "before_cursor_execute", through_sqlalchemy)
-    store = runtime.store
-    hot = store._hot_execute
+    executor = runtime.store.executor
+    hot = executor.hot
 
     def through_driver(sql, params):
         statements.append(sql)
-        cursor = hot(sql, params)
-        in_transaction.append(not cursor.connection.autocommit)
-        return cursor
+        rows = hot(sql, params)
+        # the thread's own hot connection, which the statement just ran on
+        in_transaction.append(not executor._local.conn.connection.driver_connection.autocommit)
+        return rows
 
-    store._hot_execute = through_driver
+    executor.hot = through_driver
     run_worker(concurrency=2)
     wait_until(lambda: all(tq.job(i) is None for i in ids), timeout=30)
     locks = [s for s in statements if s.lstrip().startswith("UPDATE tomqueue_jobs SET locked_at")]

@@ -47,7 +47,7 @@ class DeferredManager:
     def __init__(self, runtime: Runtime, standby_retry: float = 0.5) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
-        self.store = runtime.store
+        self.store = runtime.store.deferred
         self.publisher = runtime.publisher
         self.schedule = DeferredSchedule()
         self.leadership = Leadership(

@@ -14,7 +14,7 @@ from tomqueue.job import Job
 from tomqueue.notifications import notification_for
 from tomqueue.runtime import Runtime
 from tomqueue.snapshot import JobSnapshot
-from tomqueue.store import NewJob
+from tomqueue.store.values import NewJob
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Persist:
         if not ctx.new_jobs:
             return []
         ctx.runtime.ensure_prefix_bound()  # once per Runtime: this prefix owns the database
-        store = ctx.runtime.store
+        store = ctx.runtime.store.enqueue
         if ctx.session is not None:
             ctx.rows = store.insert(ctx.session.connection(), ctx.new_jobs)
         else:
@@ -106,6 +106,6 @@ def announce(runtime: Runtime, rows: list[JobSnapshot]) -> None:
 
 def _leave_for_deferred_manager(runtime: Runtime, ids: list[int]) -> None:
     try:
-        runtime.store.unrelease(ids)
+        runtime.store.enqueue.unrelease(ids)
     except (TomQueueError, Exception) as exc:  # the row is safe either way: the sweep finds it
         log.warning("could not mark jobs %s unreleased (%s); the sweep will find them", ids, exc)

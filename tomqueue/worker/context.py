@@ -7,7 +7,7 @@ from typing import Protocol
 
 from tomqueue.job import Job
 from tomqueue.snapshot import JobSnapshot
-from tomqueue.store import LockResult
+from tomqueue.store.values import LockResult
 from tomqueue.wire import Notification
 
 
