@@ -1,5 +1,6 @@
 """Database round trips per job, counted: the worker's hot path is two statements."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -26,16 +27,16 @@ def test_a_successful_job_costs_two_statements_and_no_transaction(tq, run_worker
 
     event.listen(runtime.engine, "before_cursor_execute", through_sqlalchemy)
     executor = runtime.store.executor
-    hot = executor.hot
+    on_driver = executor._on_driver  # the one way the hot statements reach psycopg
 
+    @contextmanager
     def through_driver(sql, params):
         statements.append(sql)
-        rows = hot(sql, params)
-        # the thread's own hot connection, which the statement just ran on
-        in_transaction.append(not executor._local.conn.connection.driver_connection.autocommit)
-        return rows
+        with on_driver(sql, params) as cursor:
+            in_transaction.append(not cursor.connection.autocommit)
+            yield cursor
 
-    executor.hot = through_driver
+    executor._on_driver = through_driver
     run_worker(concurrency=2)
     wait_until(lambda: all(tq.job(i) is None for i in ids), timeout=30)
     locks = [s for s in statements if s.lstrip().startswith("UPDATE tomqueue_jobs SET locked_at")]

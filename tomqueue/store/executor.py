@@ -1,8 +1,9 @@
 """Executor: how the store's statements reach PostgreSQL; the one place holding connections.
 
 Each way of running a statement exists for a reason:
-- ``hot``: the worker's per-job statements, on the calling thread's own autocommit
-  connection, straight through psycopg (compiled once from ``:name`` to ``%(name)s``);
+- ``hot_rows``, ``hot_count``: the worker's per-job statements, on the calling thread's
+  own autocommit connection, straight through psycopg (compiled once from ``:name`` to
+  ``%(name)s``);
 - ``hot_text``: a rarer worker statement on that same connection, through SQLAlchemy;
 - ``read``, ``write``, ``autocommit``, ``transaction``: short work on pooled connections,
   none left open while a job runs;
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import psycopg
 from psycopg.rows import dict_row
@@ -71,10 +72,24 @@ class Executor:
 
     # -- the worker's hot connection --------------------------------------------------------
 
-    def hot(self, sql: str, params: Params) -> Rows:
+    def hot_rows(self, sql: str, params: Params) -> list[Record]:
+        """The rows of one hot-path statement (see ``_on_driver``)."""
+        with self._on_driver(sql, params) as cursor:
+            return cast("list[Record]", cursor.fetchall())
+
+    def hot_count(self, sql: str, params: Params) -> int:
+        """How many rows one hot-path statement touched (see ``_on_driver``)."""
+        with self._on_driver(sql, params) as cursor:
+            return cursor.rowcount
+
+    @contextmanager
+    def _on_driver(self, sql: str, params: Params) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
         """Run one statement of the worker's hot path on the thread's own connection,
         through the driver directly: SQLAlchemy's per-statement work costs more CPU than the
-        statement here. Driver errors come out as SQLAlchemy's, so retries work the same."""
+        statement here. A lost connection comes out as SQLAlchemy's OperationalError, the
+        connection invalidated, so ``retry_on_disconnect`` treats it as on every path.
+        (Two methods rather than one that looks at ``cursor.description``: psycopg builds
+        that anew on each look, which costs as much as the rest of the call.)"""
         driver_sql = self._driver_sql.get(sql) or self._compile(sql)
         with self._hot() as conn:
             driver = conn.connection.driver_connection
@@ -82,8 +97,7 @@ class Executor:
             try:
                 with driver.cursor(row_factory=dict_row) as cursor:
                     cursor.execute(driver_sql, params)
-                    records = cursor.fetchall() if cursor.description else []
-                    return Rows(cast("list[Record]", records), cursor.rowcount)
+                    yield cursor
             except psycopg.OperationalError as exc:
                 conn.invalidate(exc)
                 raise OperationalError(

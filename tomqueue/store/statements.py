@@ -6,7 +6,7 @@ and users' code relies on: events and logging on their own engine (enqueue with
 ``session=`` writes in *their* transaction), driver errors translated into
 ``sqlalchemy.exc`` (which ``retry_on_disconnect`` and callers catch), and a connection
 found dead invalidated in the pool. The worker's hot statements (lock, delete) are
-compiled once to psycopg's ``%(name)s`` by SQLAlchemy's own compiler (``Executor.hot``)
+compiled once to psycopg's ``%(name)s`` by SQLAlchemy's own compiler (``Executor._on_driver``)
 and then run straight on the driver, with no SQLAlchemy work per statement: there its
 per-statement cost is larger than the statement's. The other choice, psycopg's style
 everywhere, would have bypassed SQLAlchemy in the caller's transaction too, and meant

@@ -1,9 +1,9 @@
 """WorkerStore: the worker's statements per job: lock, then delete or record the failure.
 
 The success path is two autocommit statements on the slot thread's own connection
-(``Executor.hot``); anything unusual takes a short transaction. No transaction stays open
-while a job runs: the lock is the row's locked_by/lock_key, backed by the worker's live
-advisory lock.
+(``Executor.hot_rows``, ``hot_count``); anything unusual takes a short transaction. No
+transaction stays open while a job runs: the lock is the row's locked_by/lock_key, backed
+by the worker's live advisory lock.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ class WorkerStore:
         deciding with ``admit``. ``locked_by`` names this attempt, so a retry after a lost
         reply finds its own lock.
         """
-        locked = self._executor.hot(
+        locked = self._executor.hot_rows(
             sql.LOCK_FAST, {"id": job_id, "digest": digest, "by": locked_by, "key": lease_key}
-        ).records
+        )
         if locked:
             return LockResult(Admission.RUN, snapshot_from(locked[0]), locked[0]["db_now"])
         return self._lock_carefully(job_id, digest, locked_by, lease_key)
@@ -62,7 +62,7 @@ class WorkerStore:
 
     def delete_succeeded(self, job_id: int, locked_by: str) -> bool:
         """Delete a finished job, if this attempt still holds it."""
-        return self._executor.hot(sql.DELETE_HELD, {"id": job_id, "by": locked_by}).rowcount > 0
+        return self._executor.hot_count(sql.DELETE_HELD, {"id": job_id, "by": locked_by}) > 0
 
     def record_failure(
         self,
