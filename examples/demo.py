@@ -52,8 +52,8 @@ def main() -> int:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            pending = [r for r in store.list_jobs() if r.failed_at is None]
-            failed = store.list_jobs(failed_only=True)
+            pending = [r for r in store.admin.list_jobs() if r.failed_at is None]
+            failed = store.admin.list_jobs(failed_only=True)
             print(f"   … {len(pending)} pending, {len(failed)} failed")
             if not pending and failed:
                 break
@@ -68,7 +68,7 @@ def main() -> int:
             proc.wait(30)
     print("3. every job done; the failed payment is kept for a person:")
     subprocess.run([str(BIN / "tomqueue"), "jobs", "--failed"], check=True)
-    row = store.get(charge_id)
+    row = store.admin.get(charge_id)
     assert row is not None and row.failed_at is not None
     print(f"   attempts={row.attempts}, last_error={row.last_error.splitlines()[0]!r}")
     print(

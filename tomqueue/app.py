@@ -80,7 +80,7 @@ class App:
             return
         log.warning("jobs %s are committed but not announced; left for the sweep", ids)
         try:
-            self.store.unrelease(ids)
+            self.store.enqueue.unrelease(ids)
         except Exception as exc:  # the row is safe either way: the stale sweep finds it
             log.warning("could not mark jobs %s unreleased (%s)", ids, exc)
 

@@ -114,8 +114,10 @@ def migrate(rebind_prefix: bool) -> None:
 def jobs(failed: bool, limit: int) -> None:
     """List jobs, oldest first."""
     runtime = _bound_runtime()
-    rows = _database(runtime, lambda: runtime.store.list_jobs(failed_only=failed, limit=limit))
-    total = _database(runtime, lambda: runtime.store.count_jobs(failed_only=failed))
+    rows = _database(
+        runtime, lambda: runtime.store.admin.list_jobs(failed_only=failed, limit=limit)
+    )
+    total = _database(runtime, lambda: runtime.store.admin.count_jobs(failed_only=failed))
     click.echo(f"{'id':>8}  {'state':<9} {'class':<36} {'pri':>4} {'att':>3}  {'run_at':<25} error")
     for row in rows:
         click.echo(
@@ -131,7 +133,7 @@ def jobs(failed: bool, limit: int) -> None:
 def retry(job_id: int) -> None:
     """Make a job pending and due now, with its attempts reset."""
     runtime = _bound_runtime()
-    result = _database(runtime, lambda: runtime.store.retry(job_id))
+    result = _database(runtime, lambda: runtime.store.admin.retry(job_id))
     if result.running_on is not None:
         click.echo(
             f"error: job {job_id} is running on {result.running_on}; it was left alone "
@@ -147,7 +149,7 @@ def retry(job_id: int) -> None:
         runtime.publisher.publish([notification_for(row, runtime.settings.priority_map)])
         click.echo(f"job {job_id} ({row.class_name}) is pending again and announced")
     except BROKER_FAILURES as exc:
-        _database(runtime, lambda: runtime.store.unrelease([job_id]))
+        _database(runtime, lambda: runtime.store.enqueue.unrelease([job_id]))
         click.echo(
             f"job {job_id} is pending again; RabbitMQ is unreachable ({exc}), so it will be "
             "released when the broker is back",
@@ -160,7 +162,7 @@ def retry(job_id: int) -> None:
 def delete(job_id: int) -> None:
     """Delete a job (pending or failed)."""
     runtime = _bound_runtime()
-    if not _database(runtime, lambda: runtime.store.delete(job_id)):
+    if not _database(runtime, lambda: runtime.store.admin.delete(job_id)):
         click.echo(f"error: no job with id {job_id}", err=True)
         sys.exit(EXIT_NOT_FOUND)
     click.echo(f"job {job_id} deleted")
@@ -172,18 +174,18 @@ def republish() -> None:
     runtime = _bound_runtime()
     sent = 0
     try:
-        for batch in _database(runtime, lambda: list(runtime.store.iter_due_pending())):
+        for batch in _database(runtime, lambda: list(runtime.store.admin.iter_due_pending())):
             notes = [notification_for(row, runtime.settings.priority_map) for row in batch]
             runtime.publisher.publish(notes)
             # marked only where run_at is still the announced one: a row rescheduled
             # meanwhile stays with the deferred manager
             announced = [(row.id, row.run_at) for row in batch]
-            _database(runtime, partial(runtime.store.mark_released_at, announced, False))
+            _database(runtime, partial(runtime.store.admin.mark_republished, announced))
             sent += len(notes)
     except BROKER_FAILURES as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
-    future = _database(runtime, runtime.store.unrelease_future)
+    future = _database(runtime, runtime.store.admin.unrelease_future)
     click.echo(
         f"republished {sent} due job(s); {future} future job(s) handed to the deferred manager"
     )

@@ -53,6 +53,8 @@ def row_digest(job_id: int, handler: str, run_at: datetime, attempts: int, prior
 
     A notification whose digest no longer matches its row is stale and is dropped, so
     republishing, duplicate releases and hand edits can never run an outdated version.
+    PostgreSQL computes the same value with ``tomqueue.store.statements.DIGEST``: change
+    both or neither (tests/integration/test_store_statements.py compares them).
     """
     text = "\x1f".join((str(job_id), handler, _utc_text(run_at), str(attempts), str(priority)))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]

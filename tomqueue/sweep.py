@@ -96,7 +96,7 @@ class Sweeper:
             log.warning(
                 "sweep could not publish %s job(s) (%s); handing them over", len(notes), exc
             )
-            self.store.unrelease([row.id for row in rows])
+            self.store.enqueue.unrelease([row.id for row in rows])
 
     def _release_stranded(self) -> None:
         """Unlock rows locked under this worker's own lease that none of its attempts is
@@ -105,12 +105,12 @@ class Sweeper:
         so a row found here without its attempt was abandoned."""
         if self.own_lease_key is None or self.own_attempts is None:
             return
-        locked = self.store.own_locks(self.own_lease_key)
+        locked = self.store.sweep.own_locks(self.own_lease_key)
         running = self.own_attempts()
         now_stranded = {lock for lock in locked if lock[1] not in running}
         ripe = sorted(now_stranded & self._stranded)
         self._stranded = now_stranded - set(ripe)
-        rows = self.store.release_stranded(ripe)
+        rows = self.store.sweep.release_stranded(ripe)
         for row in rows:
             log.warning("job %s was locked by this worker with no run in flight; released", row.id)
         if rows:
@@ -124,12 +124,12 @@ class Sweeper:
         grace = self.settings.orphan_grace.total_seconds()
         seen = {
             (job_id, holder)
-            for job_id, holder, key in self.store.dead_holders()
+            for job_id, holder, key in self.store.sweep.dead_holders()
             if key != self.own_lease_key  # our own lease is only between connections
         }
         self._suspects = {s: self._suspects.get(s, now) for s in seen}
         ripe = [s for s, first in self._suspects.items() if now - first >= grace]
-        rows = self.store.recover_orphans(ripe)
+        rows = self.store.sweep.recover_orphans(ripe)
         for suspect in ripe:
             self._suspects.pop(suspect, None)
         for row in rows:
@@ -142,14 +142,14 @@ class Sweeper:
         # the deferred manager releases due rows within a poll interval; only rows it has
         # clearly missed (none running, or the broker was down) are taken here
         overdue = max(2.0, 2 * self.settings.deferred_poll_interval.total_seconds())
-        rows = self.store.claim_unannounced(overdue)
+        rows = self.store.sweep.claim_unannounced(overdue)
         if rows:
             self._announce(rows)
         return len(rows)
 
     def _republish_stale(self) -> int:
         after = self.settings.republish_after.total_seconds()
-        priorities = self.store.stale_priorities(after)
+        priorities = self.store.sweep.stale_priorities(after)
         if not priorities:
             return 0
         by_level: dict[PriorityLevel, list[int]] = {}
@@ -163,7 +163,7 @@ class Sweeper:
             before = self._announced_before_head(level, depths[level])
             if isinstance(before, _Skip):
                 continue
-            rows = self.store.claim_stale(level_priorities, after, announced_before=before)
+            rows = self.store.sweep.claim_stale(level_priorities, after, announced_before=before)
             if rows:
                 self._announce(rows)
             republished += len(rows)
@@ -181,7 +181,7 @@ class Sweeper:
             note = decode_notification(body)
         except MalformedNotificationError:
             return SKIP  # a worker drops it soon; the next head tells
-        head = self.store.get(note.job_id)
+        head = self.store.admin.get(note.job_id)
         if (
             head is None
             or head.released_at is None

@@ -29,7 +29,9 @@ def perform_now(job: Job) -> Outcome:
 
 def enqueued(job_class: type[Job] | None = None) -> list[JobSnapshot]:
     """Pending (not failed) rows, of ``job_class`` only if given, oldest first."""
-    rows = [row for row in default_app().store.list_jobs(limit=10_000) if row.failed_at is None]
+    rows = [
+        row for row in default_app().store.admin.list_jobs(limit=10_000) if row.failed_at is None
+    ]
     if job_class is None:
         return rows
     return [row for row in rows if row.class_name == job_class.class_name()]

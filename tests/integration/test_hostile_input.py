@@ -41,7 +41,7 @@ def publish_raw(tq, queue: str, bodies) -> None:
 def announce(tq, job_id: int) -> None:
     """Publish the notification a row deserves right now (what republish would send)."""
     runtime = default_app()
-    row = runtime.store.get(job_id)
+    row = runtime.store.admin.get(job_id)
     runtime.publisher.publish([notification_for(row, runtime.settings.priority_map)])
 
 
@@ -214,23 +214,23 @@ def test_retry_refuses_a_job_a_live_worker_is_running(tq, run_worker):
 def test_a_lock_whose_reply_was_lost_is_recognised_on_the_retry(tq):
     store = default_app().store
     job_id = tomqueue.enqueue(Record("mine"))
-    row = store.get(job_id)
-    first = store.lock_for_run(job_id, row.digest, "me pid:1 key:5 run:9", 5)
+    row = store.admin.get(job_id)
+    first = store.worker.lock_for_run(job_id, row.digest, "me pid:1 key:5 run:9", 5)
     assert first.admission == "run"
     # the reply was lost; the retry with the same attempt name finds its own lock
-    again = store.lock_for_run(job_id, row.digest, "me pid:1 key:5 run:9", 5)
+    again = store.worker.lock_for_run(job_id, row.digest, "me pid:1 key:5 run:9", 5)
     assert again.admission == "run_own_lock"
-    other = store.lock_for_run(job_id, row.digest, "me pid:1 key:5 run:10", 5)
+    other = store.worker.lock_for_run(job_id, row.digest, "me pid:1 key:5 run:10", 5)
     assert other.admission in ("orphaned", "drop_locked")  # a different attempt: not ours
 
 
 def test_run_ones_delete_never_removes_run_twos_row(tq):
     store = default_app().store
     job_id = tomqueue.enqueue(Record("twice"))
-    row = store.get(job_id)
-    store.lock_for_run(job_id, row.digest, "w pid:1 key:5 run:1", 5)
+    row = store.admin.get(job_id)
+    store.worker.lock_for_run(job_id, row.digest, "w pid:1 key:5 run:1", 5)
     tq.sql("UPDATE tomqueue_jobs SET locked_by = 'w pid:1 key:5 run:2' WHERE id = %s", job_id)
-    assert store.delete_succeeded(job_id, "w pid:1 key:5 run:1") is False
+    assert store.worker.delete_succeeded(job_id, "w pid:1 key:5 run:1") is False
     assert tq.job(job_id) is not None
 
 
@@ -307,15 +307,15 @@ def test_unannounced_rows_heal_with_workers_alone(tq, run_worker):
 def test_republish_skips_running_jobs_and_never_marks_a_rescheduled_row(tq):
     store = default_app().store
     job_id = tomqueue.enqueue(Record("moved"))
-    row = store.get(job_id)
+    row = store.admin.get(job_id)
     tq.sql(
         "UPDATE tomqueue_jobs SET released_at = NULL, run_at = now() + interval '1 hour' "
         "WHERE id = %s",
         job_id,
     )
-    store.mark_released_at([(job_id, row.run_at)], only_unreleased=False)
+    store.admin.mark_republished([(job_id, row.run_at)])
     assert tq.job(job_id)["released_at"] is None  # the manager still owns it
     busy = tomqueue.enqueue(Record("busy"))
     tq.sql("UPDATE tomqueue_jobs SET locked_by = 'w run:1', locked_at = now() WHERE id = %s", busy)
-    batches = list(store.iter_due_pending())
+    batches = list(store.admin.iter_due_pending())
     assert busy not in [r.id for batch in batches for r in batch]

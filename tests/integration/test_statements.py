@@ -1,5 +1,6 @@
 """Database round trips per job, counted: the worker's hot path is two statements."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -25,16 +26,17 @@ def test_a_successful_job_costs_two_statements_and_no_transaction(tq, run_worker
         in_transaction.append(not conn.connection.dbapi_connection.autocommit)
 
     event.listen(runtime.engine, "before_cursor_execute", through_sqlalchemy)
-    store = runtime.store
-    hot = store._hot_execute
+    executor = runtime.store.executor
+    on_driver = executor._on_driver  # the one way the hot statements reach psycopg
 
+    @contextmanager
     def through_driver(sql, params):
         statements.append(sql)
-        cursor = hot(sql, params)
-        in_transaction.append(not cursor.connection.autocommit)
-        return cursor
+        with on_driver(sql, params) as cursor:
+            in_transaction.append(not cursor.connection.autocommit)
+            yield cursor
 
-    store._hot_execute = through_driver
+    executor._on_driver = through_driver
     run_worker(concurrency=2)
     wait_until(lambda: all(tq.job(i) is None for i in ids), timeout=30)
     locks = [s for s in statements if s.lstrip().startswith("UPDATE tomqueue_jobs SET locked_at")]

@@ -45,7 +45,7 @@ class DeferredManager:
     def __init__(self, runtime: App, standby_retry: float = 0.5) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
-        self.store = runtime.store
+        self.store = runtime.store.deferred
         self.publisher = runtime.publisher
         self.schedule = DeferredSchedule()
         self.leadership = Leadership(

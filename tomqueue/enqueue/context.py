@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tomqueue.job import Job
 from tomqueue.snapshot import JobSnapshot
-from tomqueue.store import NewJob
+from tomqueue.store.values import NewJob
 
 if TYPE_CHECKING:
     from tomqueue.app import App

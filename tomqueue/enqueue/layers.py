@@ -13,7 +13,7 @@ from tomqueue.handler import encode_handler
 from tomqueue.job import Job
 from tomqueue.notifications import notification_for
 from tomqueue.snapshot import JobSnapshot
-from tomqueue.store import NewJob
+from tomqueue.store.values import NewJob
 
 if TYPE_CHECKING:
     from tomqueue.app import App
@@ -50,7 +50,7 @@ class Persist:
         if not ctx.new_jobs:
             return []
         ctx.app.ensure_prefix_bound()  # once per App: this prefix owns the database
-        store = ctx.app.store
+        store = ctx.app.store.enqueue
         if ctx.session is not None:
             ctx.rows = store.insert(ctx.session.connection(), ctx.new_jobs)
         else:

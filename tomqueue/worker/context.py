@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from tomqueue.job import Job
 from tomqueue.snapshot import JobSnapshot
-from tomqueue.store import LockResult
+from tomqueue.store.values import LockResult
 from tomqueue.wire import Notification
 from tomqueue.worker.ports import Delivery
 

@@ -130,7 +130,7 @@ class LockJob:
         lease: LeaseGate | None = None,
     ) -> None:
         self.runtime = runtime
-        self.store = runtime.store
+        self.store = runtime.store.worker
         self.should_stop = should_stop
         self.lease = lease
 

@@ -1,0 +1,35 @@
+"""The job store: every SQL statement tomqueue runs against the jobs table, split by caller.
+
+``statements`` holds the SQL, ``executor`` the connections; each caller has its own small
+class (``EnqueueStore``, ``WorkerStore``, ``AdminStore``, ``DeferredStore``,
+``SweepStore``). Methods return ``JobSnapshot`` values, never live ORM objects, and each is
+one short transaction at most: none stays open while a job runs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from tomqueue.store.admin import AdminStore
+from tomqueue.store.deferred import DeferredStore
+from tomqueue.store.enqueue import EnqueueStore
+from tomqueue.store.executor import Executor
+from tomqueue.store.sweep import SweepStore
+from tomqueue.store.worker import WorkerStore
+
+
+class JobStore:
+    """The five per-caller stores over one Engine, sharing one Executor (so the worker's
+    per-thread hot connections are made once per store)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.executor = Executor(engine)
+        self.enqueue = EnqueueStore(self.executor)
+        self.worker = WorkerStore(self.executor)
+        self.admin = AdminStore(self.executor)
+        self.deferred = DeferredStore(self.executor)
+        self.sweep = SweepStore(self.executor)
+
+
+__all__ = ["AdminStore", "DeferredStore", "EnqueueStore", "JobStore", "SweepStore", "WorkerStore"]

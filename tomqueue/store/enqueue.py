@@ -1,0 +1,49 @@
+"""EnqueueStore: what ``tomqueue.enqueue`` writes, in the caller's transaction or its own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
+from tomqueue.snapshot import JobSnapshot
+from tomqueue.store import statements as sql
+from tomqueue.store.executor import Executor, Params
+from tomqueue.store.values import NewJob, snapshots
+
+
+class EnqueueStore:
+    """Inserts rows (due ones marked announced now) and hands back unannounced ones."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def insert(self, conn: Connection, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
+        """Insert in one statement, in the caller's transaction; rows come back in order."""
+        rows = self._executor.in_caller(conn, sql.INSERT_JOBS, _insert_params(new_jobs))
+        return _in_input_order(snapshots(rows.records))
+
+    def insert_committed(self, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
+        """Insert in a short transaction of our own (retried only when nothing was written:
+        see ``Executor.committed``)."""
+        rows = self._executor.committed(sql.INSERT_JOBS, _insert_params(new_jobs))
+        return _in_input_order(snapshots(rows.records))
+
+    def unrelease(self, ids: Sequence[int]) -> None:
+        """Hand jobs whose announcement failed to the deferred manager, which releases them."""
+        if ids:
+            self._executor.autocommit(sql.UNRELEASE, {"ids": list(ids)})
+
+
+def _insert_params(new_jobs: Sequence[NewJob]) -> Params:
+    return {
+        "priorities": [job.priority for job in new_jobs],
+        "handlers": [job.handler for job in new_jobs],
+        "run_ats": [job.run_at for job in new_jobs],
+        "queues": [job.queue for job in new_jobs],
+    }
+
+
+def _in_input_order(rows: list[JobSnapshot]) -> list[JobSnapshot]:
+    # ids come from the sequence in the SELECT's order, so id order is input order
+    return sorted(rows, key=lambda snap: snap.id)

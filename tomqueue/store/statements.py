@@ -1,0 +1,215 @@
+"""Every SQL statement tomqueue runs against the jobs table, each a named constant.
+
+One parameter style, SQLAlchemy's ``:name``: every statement but the worker's hot ones runs
+through ``text()`` on a SQLAlchemy connection, so it keeps what SQLAlchemy gives for free
+and users' code relies on: events and logging on their own engine (enqueue with
+``session=`` writes in *their* transaction), driver errors translated into
+``sqlalchemy.exc`` (which ``retry_on_disconnect`` and callers catch), and a connection
+found dead invalidated in the pool. The worker's hot statements (lock, delete) are
+compiled once to psycopg's ``%(name)s`` by SQLAlchemy's own compiler (``Executor._on_driver``)
+and then run straight on the driver, with no SQLAlchemy work per statement: there its
+per-statement cost is larger than the statement's. The other choice, psycopg's style
+everywhere, would have bypassed SQLAlchemy in the caller's transaction too, and meant
+re-implementing its error translation and disconnect handling for every path.
+
+Only constants of this module are interpolated into SQL, never input (hence ruff's S608
+is silenced for this file alone).
+"""
+
+from __future__ import annotations
+
+from tomqueue.database import ADVISORY_NAMESPACE
+
+COLUMNS = (
+    "id, priority, attempts, handler, last_error, run_at, locked_at, locked_by, failed_at, "
+    "queue, created_at, updated_at, released_at, crashes, lock_key"
+)
+J_COLUMNS = ", ".join("j." + name.strip() for name in COLUMNS.split(","))
+
+# Is the worker whose lease key is j.lock_key still alive? Its session-level advisory lock
+# dies with its database connection, i.e. with the process: a proof, not an age guess.
+HOLDER_ALIVE = f"""
+    (j.lock_key IS NOT NULL AND EXISTS (
+        SELECT 1 FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.granted
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND l.classid = {ADVISORY_NAMESPACE}::oid
+          AND l.objid = j.lock_key::oid
+          AND l.objsubid = 2))
+"""
+
+DIGEST = """left(encode(sha256(convert_to(
+    id::text || chr(31) || handler || chr(31)
+    || to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'
+    || chr(31) || attempts::text || chr(31) || priority::text, 'UTF8')), 'hex'), 24)"""
+"""``tomqueue.snapshot.row_digest`` computed by PostgreSQL, its only SQL definition.
+
+Same fields, same separator (chr(31)), the same UTC text with microseconds and '+00:00',
+the same first 24 hex digits of SHA-256. Change both or neither: the worker's lock compares
+this to the digest a notification carries, which Python computed.
+tests/integration/test_store_statements.py checks the two agree on awkward rows.
+"""
+
+DB_NOW = "SELECT now() AS now"
+
+# -- enqueue ------------------------------------------------------------------------------
+
+# released now if due now; a future row waits for the deferred manager (released_at NULL)
+INSERT_JOBS = f"""
+    INSERT INTO tomqueue_jobs
+        (priority, handler, run_at, queue, created_at, updated_at, released_at)
+    SELECT t.p, t.h, COALESCE(t.r, now()), t.q, now(), now(),
+           CASE WHEN COALESCE(t.r, now()) <= now() THEN now() END
+    FROM unnest(CAST(:priorities AS integer[]), CAST(:handlers AS text[]),
+                CAST(:run_ats AS timestamptz[]), CAST(:queues AS text[]))
+         WITH ORDINALITY AS t(p, h, r, q, ord)
+    ORDER BY t.ord
+    RETURNING {COLUMNS}"""
+
+UNRELEASE = """UPDATE tomqueue_jobs SET released_at = NULL
+    WHERE id = ANY(CAST(:ids AS bigint[])) AND failed_at IS NULL"""
+
+# -- worker -------------------------------------------------------------------------------
+
+# The hot path's lock: admission's RUN case (tomqueue.admission.admit) as one conditional
+# UPDATE. Anything unusual makes it match nothing, and the careful path decides.
+LOCK_FAST = f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :by,
+        lock_key = :key, updated_at = now()
+    WHERE id = :id AND failed_at IS NULL AND locked_by IS NULL AND run_at <= now()
+      AND {DIGEST} = :digest
+    RETURNING {COLUMNS}, now() AS db_now"""
+
+SELECT_FOR_LOCK = f"""SELECT {COLUMNS}, now() AS db_now, {HOLDER_ALIVE} AS holder_alive
+    FROM tomqueue_jobs j WHERE j.id = :id FOR UPDATE"""
+
+LOCK_ROW = f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :by,
+        lock_key = :key, updated_at = now()
+    WHERE id = :id RETURNING {COLUMNS}"""
+
+# hand back to the deferred path: the manager releases rows with no release
+UNRELEASE_ONE = "UPDATE tomqueue_jobs SET released_at = NULL WHERE id = :id"
+
+# locked_by names the attempt ("host pid:1 key:2 run:3"), not only the process: a run
+# whose row was taken over and run again (by this worker or another) can never delete or
+# fail the row under the new run.
+DELETE_HELD = "DELETE FROM tomqueue_jobs WHERE id = :id AND locked_by = :by"
+
+# carries out tomqueue.plans.plan_failure: :run_at NULL keeps the row's own run_at
+RECORD_FAILURE = f"""UPDATE tomqueue_jobs SET attempts = :attempts, last_error = :error,
+        run_at = COALESCE(:run_at, run_at),
+        failed_at = CASE WHEN :fail_now THEN now() END,
+        released_at = NULL, crashes = 0,
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+    WHERE id = :id AND locked_by = :by RETURNING {COLUMNS}"""
+
+FAIL_HELD = f"""UPDATE tomqueue_jobs SET last_error = :error,
+        attempts = GREATEST(attempts, 1),
+        failed_at = now(), locked_at = NULL, locked_by = NULL,
+        lock_key = NULL, updated_at = now()
+    WHERE id = :id AND locked_by = :by RETURNING {COLUMNS}"""
+
+# -- operators ----------------------------------------------------------------------------
+
+GET_JOB = f"SELECT {COLUMNS} FROM tomqueue_jobs WHERE id = :id"
+LIST_JOBS = f"SELECT {COLUMNS} FROM tomqueue_jobs ORDER BY id LIMIT :n"
+LIST_FAILED_JOBS = (
+    f"SELECT {COLUMNS} FROM tomqueue_jobs WHERE failed_at IS NOT NULL ORDER BY id LIMIT :n"
+)
+COUNT_JOBS = "SELECT count(*) AS n FROM tomqueue_jobs"
+COUNT_FAILED_JOBS = "SELECT count(*) AS n FROM tomqueue_jobs WHERE failed_at IS NOT NULL"
+
+SELECT_FOR_RETRY = f"""SELECT j.locked_by, {HOLDER_ALIVE} AS holder_alive
+    FROM tomqueue_jobs j WHERE j.id = :id FOR UPDATE"""
+
+# carries out tomqueue.plans.plan_retry's reset: pending, due and announced now
+RETRY_JOB = f"""UPDATE tomqueue_jobs SET failed_at = NULL, attempts = :attempts,
+        crashes = :crashes, run_at = now(), released_at = now(),
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+    WHERE id = :id RETURNING {COLUMNS}"""
+
+DELETE_JOB = "DELETE FROM tomqueue_jobs WHERE id = :id"
+
+DUE_PENDING_PAGE = f"""SELECT {COLUMNS} FROM tomqueue_jobs
+    WHERE failed_at IS NULL AND locked_by IS NULL AND run_at <= now() AND id > :last
+    ORDER BY id LIMIT :n"""
+
+UNRELEASE_FUTURE = """UPDATE tomqueue_jobs SET released_at = NULL
+    WHERE failed_at IS NULL AND run_at > now() AND released_at IS NOT NULL"""
+
+SQL_DIGEST = f"SELECT {DIGEST} AS digest FROM tomqueue_jobs WHERE id = :id"
+
+# -- deferred manager (and republish) -----------------------------------------------------
+
+FETCH_UNRELEASED = f"""SELECT id, {DIGEST} AS digest, run_at, priority
+    FROM tomqueue_jobs
+    WHERE failed_at IS NULL AND released_at IS NULL
+      AND run_at <= now() + make_interval(secs => :horizon)
+    ORDER BY run_at LIMIT :limit"""
+
+# marked only where run_at is still the one announced: a row rescheduled meanwhile stays
+# with the deferred manager
+_MARK_RELEASED = """UPDATE tomqueue_jobs AS j SET released_at = now()
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:run_ats AS timestamptz[])) AS r(id, run_at)
+    WHERE j.id = r.id AND j.run_at = r.run_at AND j.failed_at IS NULL"""
+MARK_RELEASED = _MARK_RELEASED + " AND j.released_at IS NULL"
+MARK_RELEASED_AGAIN = _MARK_RELEASED  # republish: rows marked released already too
+
+# -- self-healing sweeps ------------------------------------------------------------------
+
+DEAD_HOLDERS = f"""SELECT j.id, j.locked_by, j.lock_key FROM tomqueue_jobs j
+    WHERE j.locked_at IS NOT NULL AND j.locked_by IS NOT NULL AND j.failed_at IS NULL
+      AND NOT {HOLDER_ALIVE}
+    ORDER BY j.locked_at LIMIT :limit"""
+
+RECOVER_ORPHANS = f"""WITH dead AS (
+        SELECT j.id FROM tomqueue_jobs j
+        JOIN unnest(CAST(:ids AS bigint[]), CAST(:holders AS text[]))
+             AS s(id, locked_by) ON s.id = j.id AND s.locked_by = j.locked_by
+        WHERE j.failed_at IS NULL AND NOT {HOLDER_ALIVE}
+        FOR UPDATE OF j SKIP LOCKED)
+    UPDATE tomqueue_jobs j SET
+        attempts = j.attempts + 1,
+        crashes = j.crashes + 1,
+        last_error = left('worker ' || j.locked_by || ' died while running this job'
+            || COALESCE(E'\nprevious error: ' || j.last_error, ''), 65536),
+        run_at = now(),
+        released_at = now(),
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+    FROM dead WHERE j.id = dead.id
+    RETURNING {J_COLUMNS}"""
+
+CLAIM_UNANNOUNCED = f"""WITH due AS (
+        SELECT id FROM tomqueue_jobs
+        WHERE failed_at IS NULL AND released_at IS NULL AND locked_by IS NULL
+          AND run_at <= now() - make_interval(secs => :overdue)
+        ORDER BY run_at LIMIT :limit
+        FOR UPDATE SKIP LOCKED)
+    UPDATE tomqueue_jobs j SET released_at = now()
+    FROM due WHERE j.id = due.id
+    RETURNING {J_COLUMNS}"""
+
+STALE_PRIORITIES = """SELECT DISTINCT priority FROM tomqueue_jobs
+    WHERE failed_at IS NULL AND locked_at IS NULL AND run_at <= now()
+      AND released_at < now() - make_interval(secs => :after)"""
+
+CLAIM_STALE = f"""WITH stale AS (
+        SELECT id FROM tomqueue_jobs
+        WHERE failed_at IS NULL AND locked_at IS NULL AND run_at <= now()
+          AND released_at < now() - make_interval(secs => :after)
+          AND released_at < COALESCE(CAST(:before AS timestamptz), 'infinity')
+          AND priority = ANY(CAST(:priorities AS integer[]))
+        ORDER BY released_at LIMIT :limit
+        FOR UPDATE SKIP LOCKED)
+    UPDATE tomqueue_jobs j SET released_at = now()
+    FROM stale WHERE j.id = stale.id
+    RETURNING {J_COLUMNS}"""
+
+OWN_LOCKS = """SELECT id, locked_by FROM tomqueue_jobs
+    WHERE locked_at IS NOT NULL AND lock_key = :key
+      AND locked_by IS NOT NULL AND failed_at IS NULL"""
+
+RELEASE_STRANDED = f"""UPDATE tomqueue_jobs j SET released_at = now(),
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:holders AS text[])) AS s(id, locked_by)
+    WHERE j.id = s.id AND j.locked_by = s.locked_by AND j.failed_at IS NULL
+    RETURNING {J_COLUMNS}"""
