@@ -39,6 +39,19 @@ class Record(tomqueue.Job):
         record(self.label)
 
 
+class StartEnd(tomqueue.Job):
+    """Records when it starts and when it ends, to catch two runs of one job at once."""
+
+    def __init__(self, label: str, seconds: float = 0.0) -> None:
+        self.label = label
+        self.seconds = seconds
+
+    def perform(self) -> None:
+        record(self.label, "start")
+        time.sleep(self.seconds)
+        record(self.label, "end")
+
+
 class Hooked(tomqueue.Job):
     """Records every hook, to check Delayed::Job's order; fails while ``fail_times`` > attempts."""
 

@@ -210,3 +210,18 @@ def test_a_long_runner_acked_early_lets_the_acks_behind_it_coalesce(tq, run_work
     assert [tq.count_runs(f"short{n}") for n in range(50)] == [1] * 50
     queues = Topology(tq.prefix).all_queues()
     assert [tq.queue_depth(queue) for queue in queues] == [0] * len(queues)
+
+
+def test_a_busy_worker_groups_its_locks_and_deletes(tq, run_worker):
+    tomqueue.enqueue_many([Record(f"g{n}") for n in range(400)])
+    tq.flush_announcements()
+    worker = run_worker(concurrency=8)
+    wait_until(lambda: tq.pending_count() == 0, timeout=60)
+    assert tq.scalar("SELECT count(DISTINCT label) FROM test_runs WHERE label LIKE 'g%'") == 400
+    assert tq.scalar("SELECT count(*) FROM test_runs WHERE label LIKE 'g%'") == 400
+    grouped = worker.runtime.store.worker.batching()
+    lock_statements, locked = grouped["lock"]
+    delete_statements, deleted = grouped["delete"]
+    assert locked >= 400 and deleted == 400
+    # several slots' requests shared a statement: fewer statements than jobs
+    assert lock_statements < locked or delete_statements < deleted, grouped

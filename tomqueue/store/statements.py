@@ -79,6 +79,22 @@ LOCK_FAST = f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :by,
       AND {DIGEST} = :digest
     RETURNING {COLUMNS}, now() AS db_now"""
 
+# LOCK_FAST for several slots' jobs at once (tomqueue.worker.group_call): one statement
+# for every lock asked for while the previous one ran. The request columns are named so
+# that the unqualified columns in DIGEST and COLUMNS can only mean the job's. A request
+# not returned (not due, locked, failed, stale, gone, or a second request for a row this
+# batch already locked) takes the careful path, alone.
+LOCK_MANY = f"""WITH r AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:digests AS text[]),
+                             CAST(:holders AS text[]), CAST(:lease_keys AS bigint[]))
+            AS r(job_id, wanted_digest, holder, lease_key))
+    UPDATE tomqueue_jobs SET locked_at = now(), locked_by = r.holder,
+        lock_key = r.lease_key, updated_at = now()
+    FROM r
+    WHERE id = r.job_id AND failed_at IS NULL AND locked_by IS NULL AND run_at <= now()
+      AND {DIGEST} = r.wanted_digest
+    RETURNING {COLUMNS}, now() AS db_now"""
+
 SELECT_FOR_LOCK = f"""SELECT {COLUMNS}, now() AS db_now, {HOLDER_ALIVE} AS holder_alive
     FROM tomqueue_jobs j WHERE j.id = :id FOR UPDATE"""
 
@@ -93,6 +109,12 @@ UNRELEASE_ONE = "UPDATE tomqueue_jobs SET released_at = NULL WHERE id = :id"
 # whose row was taken over and run again (by this worker or another) can never delete or
 # fail the row under the new run.
 DELETE_HELD = "DELETE FROM tomqueue_jobs WHERE id = :id AND locked_by = :by"
+
+# DELETE_HELD for several finished jobs at once: each row only if its attempt still holds it
+DELETE_MANY_HELD = """DELETE FROM tomqueue_jobs j
+    USING unnest(CAST(:ids AS bigint[]), CAST(:holders AS text[])) AS r(job_id, holder)
+    WHERE j.id = r.job_id AND j.locked_by = r.holder
+    RETURNING j.id, j.locked_by"""
 
 # carries out tomqueue.plans.plan_failure: :run_at NULL keeps the row's own run_at
 RECORD_FAILURE = f"""UPDATE tomqueue_jobs SET attempts = :attempts, last_error = :error,

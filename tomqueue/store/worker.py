@@ -8,6 +8,8 @@ by the worker's live advisory lock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from tomqueue.admission import Admission, admit
@@ -15,15 +17,43 @@ from tomqueue.error_text import storable
 from tomqueue.plans import plan_failure
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import statements as sql
-from tomqueue.store.executor import Executor
+from tomqueue.store.executor import Executor, Params
 from tomqueue.store.values import LockResult, snapshot_from
+from tomqueue.worker.group_call import GroupCall
+
+
+@dataclass(frozen=True)
+class LockRequest:
+    job_id: int
+    digest: str
+    locked_by: str
+    lease_key: int
 
 
 class WorkerStore:
-    """Locks a row for one attempt and writes what the attempt came to."""
+    """Locks a row for one attempt and writes what the attempt came to.
 
-    def __init__(self, executor: Executor) -> None:
+    The per-job lock and delete are grouped across the worker's slots (GroupCall): slots
+    asking while a statement is in flight share the next one, so a busy worker sends one
+    UPDATE and one DELETE for several jobs, and an idle one a statement per job as before.
+    Each slot still gets its own answer, and still deletes before it acks.
+    """
+
+    def __init__(self, executor: Executor, max_batch: int = 64) -> None:
         self._executor = executor
+        self._lock_group: GroupCall[LockRequest, LockResult | None] = GroupCall(
+            self._lock_many, max_batch
+        )
+        self._delete_group: GroupCall[tuple[int, str], bool] = GroupCall(
+            self._delete_many, max_batch
+        )
+
+    def batching(self) -> dict[str, tuple[int, int]]:
+        """(statements, jobs) for the grouped lock and delete so far: how much grouping saved."""
+        return {
+            "lock": (self._lock_group.batches, self._lock_group.requests),
+            "delete": (self._delete_group.batches, self._delete_group.requests),
+        }
 
     def lock_for_run(self, job_id: int, digest: str, locked_by: str, lease_key: int) -> LockResult:
         """Re-check the row, decide, and lock it if it may run.
@@ -33,12 +63,37 @@ class WorkerStore:
         deciding with ``admit``. ``locked_by`` names this attempt, so a retry after a lost
         reply finds its own lock.
         """
-        locked = self._executor.hot_rows(
-            sql.LOCK_FAST, {"id": job_id, "digest": digest, "by": locked_by, "key": lease_key}
-        )
-        if locked:
-            return LockResult(Admission.RUN, snapshot_from(locked[0]), locked[0]["db_now"])
+        locked = self._lock_group(LockRequest(job_id, digest, locked_by, lease_key))
+        if locked is not None:
+            return locked
         return self._lock_carefully(job_id, digest, locked_by, lease_key)
+
+    def _lock_many(self, requests: Sequence[LockRequest]) -> list[LockResult | None]:
+        """The fast lock for a batch: a result for each request it locked, else None."""
+        if len(requests) == 1:
+            (one,) = requests
+            params: Params = {
+                "id": one.job_id,
+                "digest": one.digest,
+                "by": one.locked_by,
+                "key": one.lease_key,
+            }
+            records = self._executor.hot_rows(sql.LOCK_FAST, params)
+        else:
+            params = {
+                "ids": [r.job_id for r in requests],
+                "digests": [r.digest for r in requests],
+                "holders": [r.locked_by for r in requests],
+                "lease_keys": [r.lease_key for r in requests],
+            }
+            records = self._executor.hot_rows(sql.LOCK_MANY, params)
+        locked = {
+            (rec["id"], rec["locked_by"]): LockResult(
+                Admission.RUN, snapshot_from(rec), rec["db_now"]
+            )
+            for rec in records
+        }
+        return [locked.get((r.job_id, r.locked_by)) for r in requests]
 
     def _lock_carefully(
         self, job_id: int, digest: str, locked_by: str, lease_key: int
@@ -62,7 +117,19 @@ class WorkerStore:
 
     def delete_succeeded(self, job_id: int, locked_by: str) -> bool:
         """Delete a finished job, if this attempt still holds it."""
-        return self._executor.hot_count(sql.DELETE_HELD, {"id": job_id, "by": locked_by}) > 0
+        return self._delete_group((job_id, locked_by))
+
+    def _delete_many(self, requests: Sequence[tuple[int, str]]) -> list[bool]:
+        if len(requests) == 1:
+            ((job_id, locked_by),) = requests
+            params: Params = {"id": job_id, "by": locked_by}
+            return [self._executor.hot_count(sql.DELETE_HELD, params) > 0]
+        params = {"ids": [i for i, _ in requests], "holders": [h for _, h in requests]}
+        deleted = {
+            (rec["id"], rec["locked_by"])
+            for rec in self._executor.hot_rows(sql.DELETE_MANY_HELD, params)
+        }
+        return [request in deleted for request in requests]
 
     def record_failure(
         self,

@@ -151,7 +151,12 @@ class Worker:
                 log.critical("worker %s exits: a job thread could not be stopped", self.lease.name)
             else:
                 self.lease.release()
-        log.info("worker %s stopped: %s", self.lease.name, dict(self.outcomes))
+        log.info(
+            "worker %s stopped: %s; (statements, jobs) grouped: %s",
+            self.lease.name,
+            dict(self.outcomes),
+            self.runtime.store.worker.batching(),
+        )
         return self.exit_code
 
     def _pump(self) -> None:
