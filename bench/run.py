@@ -333,6 +333,8 @@ def measure_drain(system: System, jobs: int, label: str, cap: float | None = Non
 def measure_enqueue_and_latency(system: System, singles: int, samples: int) -> None:
     clear_results(system)
     system.add("enqueue single (jobs/s)", drive(system, "single", str(singles))["rate"])
+    if system.name == "tomqueue":  # the floor: a bare INSERT+commit of the same row shape
+        system.add("raw INSERT+commit (rows/s)", drive(system, "raw", str(singles))["rate"])
     workers = Workers(system)
     try:
         wait_for(system, singles, workers)
@@ -389,6 +391,7 @@ def run_system(system: System, args: argparse.Namespace) -> None:
 
 FIGURES = [
     ("enqueue single (jobs/s)", True),
+    ("raw INSERT+commit (rows/s)", True),
     ("enqueue batched (jobs/s)", True),
     ("drain (jobs/s)", True),
     ("drain (jobs/s), 1M future rows", True),
@@ -396,6 +399,9 @@ FIGURES = [
     ("latency p99 (ms)", False),
     ("worker RSS (MB)", False),
 ]
+
+
+FLOOR = "raw INSERT+commit (rows/s)"
 
 
 def report(systems: list[System], args: argparse.Namespace) -> str:
@@ -421,6 +427,10 @@ def report(systems: list[System], args: argparse.Namespace) -> str:
                 theirs = median(peer, figure)
                 cells.append("n/a" if mine is None or not theirs else f"{mine / theirs:.2f}x")
         lines.append(f"| {figure} | " + " | ".join(cells) + " |")
+    if ours:
+        single, raw = median(ours, "enqueue single (jobs/s)"), median(ours, FLOOR)
+        if single and raw:
+            lines.append(f"\ntomqueue single enqueue / raw INSERT+commit: {single / raw:.2f}x")
     failed = [f"- {s.name}: {error}" for s in systems for error in s.errors]
     return "\n".join(lines + failed)
 

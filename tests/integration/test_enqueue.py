@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 import tomqueue
+from tests.conftest import wait_until
 from tests.jobs import Record
 
 pytestmark = pytest.mark.integration
@@ -107,3 +108,25 @@ def test_broker_unreachable_still_commits_and_returns_the_id(tq, caplog):
     assert row["released_at"] is None  # left for the deferred manager to announce
     assert "not announced" in caplog.text
     assert "s3cret" not in caplog.text
+
+
+def test_enqueue_after_the_server_closed_its_pooled_connections_just_works(tq):
+    """The autocommit insert checks a pooled connection's socket before sending: one the
+    server closed (as after a PostgreSQL restart) is replaced, and nothing is sent twice."""
+    first = tomqueue.enqueue(Record("before"))
+    tq.sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    wait_until(
+        lambda: (
+            tq.scalar(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            == 0
+        )
+    )
+    second = tomqueue.enqueue(Record("after"))  # no OperationalError, no retry by the caller
+    assert second > first
+    assert tq.scalar("SELECT count(*) FROM tomqueue_jobs WHERE handler LIKE '%after%'") == 1

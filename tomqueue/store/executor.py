@@ -14,6 +14,7 @@ Each way of running a statement exists for a reason:
 from __future__ import annotations
 
 import functools
+import select
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -48,6 +49,20 @@ def _run(conn: Connection, sql: str, params: Params | None) -> Rows:
     result = conn.execute(_clause(sql), params or {})
     records = cast("list[Record]", list(result.mappings())) if result.returns_rows else []
     return Rows(records, result.rowcount)
+
+
+def _closed_by_server(conn: Connection) -> bool:
+    """True if an idle connection's socket has something to read: for an idle PostgreSQL
+    connection that is the server's goodbye (or, rarely, a notice: then a healthy
+    connection is replaced, which costs a reconnect and nothing else). No round trip."""
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection) or driver.closed:
+        return True
+    try:
+        readable, _, _ = select.select([driver.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.OperationalError):
+        return True
+    return bool(readable)
 
 
 class Transaction:
@@ -160,25 +175,22 @@ class Executor:
             yield Transaction(conn)
 
     def committed(self, sql: str, params: Params, tries: int = 3) -> Rows:
-        """One statement in a short transaction of its own.
+        """One statement committed on its own: autocommit, so one round trip, not three
+        (BEGIN, the statement, COMMIT). A single statement is atomic, so this is as safe
+        as the transaction it replaces.
 
-        A connection found dead at the statement (say, after a PostgreSQL restart emptied
-        the pool's connections) is retried: nothing was written. A failed COMMIT is not
-        retried, because its outcome is unknown and a retry could write twice.
+        A pooled connection that the server has closed (a PostgreSQL restart empties the
+        pool's connections) is found *before* the statement is sent, by a zero-wait poll of
+        its socket, and replaced: nothing was sent, so nothing can be written twice. A
+        failure after sending is raised, never retried: its outcome is unknown (the same
+        rule as for a failed COMMIT).
         """
         for attempt in range(tries):
-            conn = self.engine.connect()
-            try:
-                try:
-                    rows = _run(conn, sql, params)
-                except DBAPIError as exc:
-                    if exc.connection_invalidated and attempt < tries - 1:
-                        continue
-                    raise
-                conn.commit()
-                return rows
-            finally:
-                conn.close()
+            with self._autocommit.connect() as conn:
+                if _closed_by_server(conn) and attempt < tries - 1:
+                    conn.invalidate()
+                    continue
+                return _run(conn, sql, params)
         raise AssertionError("unreachable")
 
     @staticmethod
