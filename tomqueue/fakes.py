@@ -69,11 +69,14 @@ class InMemoryJobStore:
 
     def insert(self, conn: object, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
         """As ``insert_committed``: the fake has no transactions, so ``conn`` is ignored."""
-        return self.insert_committed(new_jobs)
+        return self._insert(new_jobs)
 
     def insert_committed(self, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
         """New rows in the order given, ids ascending; a due row is marked announced now,
         a future one waits for the deferred manager (``released_at`` None)."""
+        return self._insert(new_jobs)
+
+    def _insert(self, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
         with self._lock:
             now = self.now()
             rows = []
