@@ -15,17 +15,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo_jobs import ChargeCard, Greet, NightlyReport
 
 import tomqueue
-from tomqueue.default_app import default_app
 
 BIN = Path(sys.executable).parent
 
 
 def main() -> int:
-    store = default_app().store
-    with store.engine.begin() as conn:  # a clean slate for the demo's own prefix
-        from sqlalchemy import text
+    app = tomqueue.App(tomqueue.current_settings())
+    try:
+        return demo(app)
+    finally:
+        app.close()
 
-        conn.execute(text("DELETE FROM tomqueue_jobs"))
+
+def demo(app: tomqueue.App) -> int:
+    admin = app.store.admin  # what `tomqueue jobs`, `retry` and `delete` use
+    while leftovers := admin.list_jobs(limit=1000):  # a clean slate for the demo's database
+        for row in leftovers:
+            admin.delete(row.id)
     print("1. enqueueing: 5 greetings, a report due in 3 s, a payment that will fail")
     greet_ids = tomqueue.enqueue_many([Greet(n) for n in ["Ada", "Grace", "Linus", "Guido", "Tom"]])
     report_id = tomqueue.enqueue(
@@ -52,8 +58,8 @@ def main() -> int:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            pending = [r for r in store.admin.list_jobs() if r.failed_at is None]
-            failed = store.admin.list_jobs(failed_only=True)
+            pending = [r for r in admin.list_jobs() if r.failed_at is None]
+            failed = admin.list_jobs(failed_only=True)
             print(f"   … {len(pending)} pending, {len(failed)} failed")
             if not pending and failed:
                 break
@@ -68,7 +74,7 @@ def main() -> int:
             proc.wait(30)
     print("3. every job done; the failed payment is kept for a person:")
     subprocess.run([str(BIN / "tomqueue"), "jobs", "--failed"], check=True)
-    row = store.admin.get(charge_id)
+    row = admin.get(charge_id)
     assert row is not None and row.failed_at is not None
     print(f"   attempts={row.attempts}, last_error={row.last_error.splitlines()[0]!r}")
     print(

@@ -24,6 +24,7 @@ from tomqueue.announcer import Announcer
 from tomqueue.broker import Publisher, Topology
 from tomqueue.database import make_engine, retry_on_disconnect
 from tomqueue.enqueue.context import EnqueueContext
+from tomqueue.enqueue.layers import leave_for_sweep
 from tomqueue.enqueue.stack import EnqueueStack, default_enqueue_stack
 from tomqueue.job import Job
 from tomqueue.prefix_binding import require_prefix
@@ -72,17 +73,9 @@ class App:
         return Announcer(self.settings, give_up=self.leave_for_sweep)
 
     def leave_for_sweep(self, notes: Sequence[Notification]) -> None:
-        """Mark rows whose announcement failed unreleased: the deferred manager or any
-        worker's sweep announces them once the broker is back. If even that write fails,
-        the rows are still safe: the stale sweep republishes released rows nobody took."""
-        ids = [note.job_id for note in notes]
-        if not ids:
-            return
-        log.warning("jobs %s are committed but not announced; left for the sweep", ids)
-        try:
-            self.store.enqueue.unrelease(ids)
-        except Exception as exc:  # the row is safe either way: the stale sweep finds it
-            log.warning("could not mark jobs %s unreleased (%s)", ids, exc)
+        """Mark rows whose announcement failed unreleased, for the sweep to announce
+        (``tomqueue.enqueue.layers.leave_for_sweep``)."""
+        leave_for_sweep(self.store.enqueue, notes)
 
     # -- the stacks ------------------------------------------------------------------------
 

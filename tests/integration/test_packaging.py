@@ -1,4 +1,5 @@
-"""The built wheel carries its migrations: `tomqueue migrate` works from a plain install."""
+"""The built wheel carries its migrations (`tomqueue migrate` works from a plain install)
+and its py.typed marker."""
 
 import subprocess
 import sys
@@ -33,6 +34,7 @@ def test_wheel_ships_migrations_and_migrates(tmp_path, servers):
     wheel = next((tmp_path / "dist").glob("tomqueue-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "tomqueue/_migrations/env.py" in names
+    assert "tomqueue/py.typed" in names  # users' mypy reads tomqueue's annotations
     assert any(n.startswith("tomqueue/_migrations/versions/0001") for n in names)
     target = tmp_path / "site"
     subprocess.run(

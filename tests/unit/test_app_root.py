@@ -23,6 +23,7 @@ PURE_MODULES = [
     "tomqueue.handler",
     "tomqueue.job",
     "tomqueue.middleware",
+    "tomqueue.ports",
     "tomqueue.priority",
     "tomqueue.settings",
     "tomqueue.snapshot",

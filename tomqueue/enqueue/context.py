@@ -13,15 +13,19 @@ from tomqueue.snapshot import JobSnapshot
 from tomqueue.store.values import NewJob
 
 if TYPE_CHECKING:
-    from tomqueue.app import App
+    from tomqueue.ports import EnqueueRuntime
 
 
 @dataclass
 class EnqueueContext:
-    """Jobs to enqueue and the options given; layers fill in rows as they go."""
+    """Jobs to enqueue and the options given; layers fill in rows as they go.
+
+    ``app`` is the App running the stack, as the layers see it (``EnqueueRuntime``): its
+    settings, its enqueue store, its publisher and announcer.
+    """
 
     jobs: list[Job]
-    app: App
+    app: EnqueueRuntime
     priority: int | None = None
     run_at: datetime | None = None
     queue: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from tomqueue.broker import BROKER_FAILURES
@@ -14,9 +14,10 @@ from tomqueue.job import Job
 from tomqueue.notifications import notification_for
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store.values import NewJob
+from tomqueue.wire import Notification
 
 if TYPE_CHECKING:
-    from tomqueue.app import App
+    from tomqueue.ports import EnqueueRuntime, EnqueueStorePort
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class PublishAfterCommit:
         return call_next(ctx)
 
 
-def announce(app: App, rows: list[JobSnapshot], wait_for_broker: bool = False) -> None:
+def announce(app: EnqueueRuntime, rows: list[JobSnapshot], wait_for_broker: bool = False) -> None:
     """Publish due rows to their priority queue and wake the deferred manager for the rest.
 
     If RabbitMQ is down the rows stay committed: they are marked unreleased so the deferred
@@ -104,3 +105,17 @@ def announce(app: App, rows: list[JobSnapshot], wait_for_broker: bool = False) -
             [note.job_id for note in future],
             exc,
         )
+
+
+def leave_for_sweep(store: EnqueueStorePort, notes: Sequence[Notification]) -> None:
+    """Mark rows whose announcement failed unreleased: the deferred manager or any
+    worker's sweep announces them once the broker is back. If even that write fails,
+    the rows are still safe: the stale sweep republishes released rows nobody took."""
+    ids = [note.job_id for note in notes]
+    if not ids:
+        return
+    log.warning("jobs %s are committed but not announced; left for the sweep", ids)
+    try:
+        store.unrelease(ids)
+    except Exception as exc:  # the row is safe either way: the stale sweep finds it
+        log.warning("could not mark jobs %s unreleased (%s)", ids, exc)

@@ -11,15 +11,16 @@ from tomqueue.notifications import notification_for
 from tomqueue.snapshot import JobSnapshot
 
 if TYPE_CHECKING:
-    from tomqueue.app import App
+    from tomqueue.ports import PublisherPort
+    from tomqueue.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def wake_deferred_manager(app: App, row: JobSnapshot) -> None:
+def wake_deferred_manager(publisher: PublisherPort, settings: Settings, row: JobSnapshot) -> None:
     """Tell the deferred manager now; if this fails it finds the row on its next poll."""
-    note = notification_for(row, app.settings.priority_map)
+    note = notification_for(row, settings.priority_map)
     try:
-        app.publisher.publish_deferred([note])
+        publisher.publish_deferred([note])
     except BROKER_FAILURES as exc:
         log.warning("could not wake the deferred manager for job %s: %s", note.job_id, exc)

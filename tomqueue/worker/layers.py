@@ -14,12 +14,13 @@ from datetime import timedelta
 from typing import TypeVar
 
 from tomqueue.admission import Admission
-from tomqueue.app import App
 from tomqueue.database import retry_on_disconnect
 from tomqueue.error_text import describe_error, storable
 from tomqueue.errors import MalformedNotificationError
 from tomqueue.handler import decode_handler
 from tomqueue.job import Job, validate_job_class
+from tomqueue.ports import PublisherPort, WorkerStorePort
+from tomqueue.settings import Settings
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.verdicts import LockedVerdict, verdict_for_locked
 from tomqueue.wire import decode_notification
@@ -63,10 +64,16 @@ class Pop:
     """
 
     def __init__(
-        self, source: DeliverySource, runtime: App, wait: float = 1.0, max_tries: int = 3
+        self,
+        source: DeliverySource,
+        wake: PublisherPort,
+        settings: Settings,
+        wait: float = 1.0,
+        max_tries: int = 3,
     ) -> None:
         self.source = source
-        self.runtime = runtime
+        self.wake = wake  # wakes the deferred manager for rows that became its business
+        self.settings = settings
         self.wait = wait
         self.max_tries = max_tries
         self.failed_tries = FailedTries()
@@ -93,7 +100,7 @@ class Pop:
             raise
         if ctx.wake_deferred is not None:
             # the row already says when to run next; this only saves the manager a poll
-            wake_deferred_manager(self.runtime, ctx.wake_deferred)
+            wake_deferred_manager(self.wake, self.settings, ctx.wake_deferred)
         if outcome is Outcome.STUCK:
             return outcome  # unacked: the message comes back when this process has gone
         # the row is already deleted or updated: ack last, so a crash before this line
@@ -125,12 +132,13 @@ class LockJob:
 
     def __init__(
         self,
-        runtime: App,
+        store: WorkerStorePort,
+        settings: Settings,
         should_stop: Callable[[], bool],
         lease: LeaseGate | None = None,
     ) -> None:
-        self.runtime = runtime
-        self.store = runtime.store.worker
+        self.store = store
+        self.settings = settings
         self.should_stop = should_stop
         self.lease = lease
 
@@ -138,7 +146,7 @@ class LockJob:
         return retry_on_disconnect(
             operation,
             what,
-            self.runtime.settings.database_url,
+            self.settings.database_url,
             attempts=None if forever else 6,
             should_stop=None if forever else self.should_stop,
         )
@@ -181,7 +189,7 @@ class LockJob:
         if job is None:
             return self._refuse(ctx, row, None, refusal)
         ctx.job = job
-        verdict = verdict_for_locked(row, type(job).max_attempts, self.runtime.settings.max_crashes)
+        verdict = verdict_for_locked(row, type(job).max_attempts, self.settings.max_crashes)
         if verdict.kind is not LockedVerdict.RUN:
             return self._refuse(ctx, row, job, verdict.last_error)
         if row.crashes:

@@ -23,7 +23,8 @@ WorkerStack = Chain[WorkContext, Outcome]
 
 @dataclass(frozen=True)
 class StackParts:
-    """What the worker gives its stack's layers."""
+    """What the worker gives its stack's layers: its app (whose store, publisher and
+    settings the layers are built with) and the worker's own parts."""
 
     runtime: App
     source: DeliverySource
@@ -37,13 +38,13 @@ def default_worker_stack(parts: StackParts) -> WorkerStack:
 
     Applications change it through ``App.edit_worker_stack``, never by editing this.
     """
-    grace = parts.runtime.settings.timeout_grace.total_seconds()
+    app = parts.runtime
     stack: WorkerStack = Chain(
         [
             ErrorHandling(),
-            Pop(parts.source, parts.runtime),
-            LockJob(parts.runtime, parts.should_stop, parts.lease),
-            Timeout(grace=grace, on_stuck=parts.on_stuck),
+            Pop(parts.source, app.publisher, app.settings),
+            LockJob(app.store.worker, app.settings, parts.should_stop, parts.lease),
+            Timeout(grace=app.settings.timeout_grace.total_seconds(), on_stuck=parts.on_stuck),
             Invoke(),
         ]
     )

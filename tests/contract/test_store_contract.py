@@ -1,0 +1,277 @@
+"""One contract for the job store, run against the fake and against PostgreSQL.
+
+Every test takes ``backend``, parametrized over ``"fake"`` (``tomqueue.fakes
+.InMemoryJobStore``, no servers) and ``"real"`` (``App.store.worker`` and ``.enqueue``
+on a fresh database cloned per test by the ``tq`` fixture). What holds for one must hold
+for the other: a layer unit-tested through the fake then behaves the same in production.
+
+The real half is marked ``integration`` (it skips politely without servers, and fails in
+CI); ``pytest tests/contract -m "not integration"`` runs the fake half alone anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import libpq
+from tomqueue.admission import Admission
+from tomqueue.database import ADVISORY_NAMESPACE
+from tomqueue.fakes import InMemoryJobStore
+from tomqueue.ports import EnqueueStorePort, WorkerStorePort
+from tomqueue.snapshot import JobSnapshot
+from tomqueue.store.values import NewJob
+
+HOLDER, OTHER = "host pid:1 key:11 run:1", "host pid:2 key:22 run:1"
+HOLDER_KEY, OTHER_KEY = 11, 22
+
+
+@dataclass
+class Backend:
+    """A store under test, and what the tests need to look at it."""
+
+    name: str
+    worker: WorkerStorePort
+    enqueue: EnqueueStorePort
+    get: Callable[[int], JobSnapshot | None]
+    now: Callable[[], datetime]
+    in_transaction: Callable[[], contextlib.AbstractContextManager[Any]]
+    hold_lease: Callable[[int], None]
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+
+
+def _fake() -> Backend:
+    store = InMemoryJobStore()
+    return Backend(
+        name="fake",
+        worker=store,
+        enqueue=store,
+        get=store.get,
+        now=store.now,
+        in_transaction=lambda: contextlib.nullcontext(object()),
+        hold_lease=store.hold_lease,
+    )
+
+
+def _real(tq: Any) -> Backend:
+    app = tq.app
+    backend = Backend(
+        name="real",
+        worker=app.store.worker,
+        enqueue=app.store.enqueue,
+        get=app.store.admin.get,
+        now=app.store.admin.db_now,
+        in_transaction=app.engine.begin,
+        hold_lease=lambda key: None,
+    )
+
+    def hold_lease(key: int) -> None:
+        # what a live worker holds: its session-level advisory lock, for as long as it lives
+        lease = psycopg.connect(libpq(tq.database_url), autocommit=True)
+        lease.execute("SELECT pg_advisory_lock(%s::int, %s::int)", (ADVISORY_NAMESPACE, key))
+        backend.cleanups.append(lease.close)
+
+    backend.hold_lease = hold_lease
+    return backend
+
+
+@pytest.fixture(params=["fake", pytest.param("real", marks=pytest.mark.integration)])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    chosen = _fake() if request.param == "fake" else _real(request.getfixturevalue("tq"))
+    yield chosen
+    for cleanup in chosen.cleanups:
+        cleanup()
+
+
+def new(handler: str = '{"n": 0}', priority: int = 0, run_at: datetime | None = None) -> NewJob:
+    return NewJob(handler=handler, priority=priority, run_at=run_at, queue=None)
+
+
+def one_due(backend: Backend) -> JobSnapshot:
+    [row] = backend.enqueue.insert_committed([new()])
+    return row
+
+
+def locked(backend: Backend, row: JobSnapshot, by: str = HOLDER, key: int = HOLDER_KEY):
+    result = backend.worker.lock_for_run(row.id, row.digest, by, key)
+    assert result.admission is Admission.RUN
+    assert result.row is not None
+    return result.row
+
+
+# -- enqueue --------------------------------------------------------------------------------
+
+
+def test_insert_returns_rows_in_the_order_given_with_ascending_ids(backend):
+    news = [new('{"n": 3}', 5), new('{"n": 1}', -1), new('{"n": 2}', 0)]
+    rows = backend.enqueue.insert_committed(news)
+    assert [row.handler for row in rows] == [job.handler for job in news]
+    assert [row.priority for row in rows] == [5, -1, 0]
+    ids = [row.id for row in rows]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    for row in rows:
+        assert (row.attempts, row.crashes, row.last_error) == (0, 0, None)
+        assert row.locked_by is None and row.locked_at is None and row.failed_at is None
+        assert backend.get(row.id) == row
+
+
+def test_insert_in_the_callers_connection_is_there_after_the_commit(backend):
+    with backend.in_transaction() as conn:
+        rows = backend.enqueue.insert(conn, [new('{"a": 1}'), new('{"b": 2}')])
+    assert [row.handler for row in rows] == ['{"a": 1}', '{"b": 2}']
+    assert rows[0].id < rows[1].id
+    assert [backend.get(row.id) for row in rows] == rows
+
+
+def test_due_rows_are_released_at_once_and_future_rows_wait(backend):
+    now = backend.now()
+    later = now + timedelta(hours=1)
+    unset, past, future = backend.enqueue.insert_committed(
+        [new(), new(run_at=now - timedelta(minutes=1)), new(run_at=later)]
+    )
+    assert unset.released_at is not None and unset.run_at <= backend.now()
+    assert past.released_at is not None and past.run_at == now - timedelta(minutes=1)
+    assert future.released_at is None and future.run_at == later
+
+
+def test_unrelease_hands_pending_rows_back_but_leaves_failed_ones(backend):
+    pending, failed = backend.enqueue.insert_committed([new(), new()])
+    backend.worker.fail_held(failed.id, HOLDER, "x")  # not held: no change
+    held = locked(backend, failed)
+    after_fail = backend.worker.fail_held(held.id, HOLDER, "failed for good")
+    assert after_fail is not None and after_fail.released_at is not None
+    backend.enqueue.unrelease([pending.id, failed.id, 987_654])
+    assert backend.get(pending.id).released_at is None
+    assert backend.get(failed.id).released_at == after_fail.released_at
+    backend.enqueue.unrelease([])  # nothing to do
+
+
+# -- the lock -------------------------------------------------------------------------------
+
+
+def test_a_due_row_is_locked_by_one_attempt_and_another_attempt_is_dropped(backend):
+    row = one_due(backend)
+    mine = locked(backend, row)
+    assert (mine.locked_by, mine.lock_key) == (HOLDER, HOLDER_KEY)
+    assert mine.locked_at is not None and mine.digest == row.digest
+    assert backend.get(row.id) == mine
+    backend.hold_lease(HOLDER_KEY)
+    other = backend.worker.lock_for_run(row.id, row.digest, OTHER, OTHER_KEY)
+    assert other.admission is Admission.DROP_LOCKED
+    assert other.row == mine
+    assert backend.get(row.id) == mine
+
+
+def test_a_row_held_under_a_dead_lease_is_orphaned_not_run(backend):
+    row = one_due(backend)
+    mine = locked(backend, row)  # HOLDER_KEY's lease is not held: its worker is gone
+    other = backend.worker.lock_for_run(row.id, row.digest, OTHER, OTHER_KEY)
+    assert other.admission is Admission.ORPHANED
+    assert backend.get(row.id) == mine
+
+
+def test_a_lock_whose_reply_was_lost_is_recognised_as_our_own(backend):
+    row = one_due(backend)
+    mine = locked(backend, row)
+    again = backend.worker.lock_for_run(row.id, row.digest, HOLDER, HOLDER_KEY)
+    assert again.admission is Admission.RUN_OWN_LOCK
+    assert again.row is not None and again.row.locked_by == HOLDER
+    assert again.row.id == mine.id
+
+
+def test_a_stale_digest_is_dropped_and_the_row_left_alone(backend):
+    row = one_due(backend)
+    result = backend.worker.lock_for_run(row.id, "0" * 24, HOLDER, HOLDER_KEY)
+    assert result.admission is Admission.DROP_STALE
+    assert backend.get(row.id) == row
+
+
+def test_a_missing_row_is_dropped(backend):
+    result = backend.worker.lock_for_run(987_654, "0" * 24, HOLDER, HOLDER_KEY)
+    assert result.admission is Admission.DROP_MISSING
+    assert result.row is None
+    assert result.db_now.tzinfo is not None
+
+
+def test_a_future_row_is_deferred_unlocked(backend):
+    [row] = backend.enqueue.insert_committed([new(run_at=backend.now() + timedelta(hours=1))])
+    result = backend.worker.lock_for_run(row.id, row.digest, HOLDER, HOLDER_KEY)
+    assert result.admission is Admission.DEFER
+    assert result.row == row
+    after = backend.get(row.id)
+    assert after.locked_by is None and after.released_at is None
+    assert result.db_now < row.run_at
+
+
+def test_a_failed_row_is_dropped(backend):
+    row = one_due(backend)
+    backend.worker.fail_held(row.id, HOLDER, "no")  # not held yet: nothing happens
+    assert backend.get(row.id).failed_at is None
+    locked(backend, row)
+    backend.worker.fail_held(row.id, HOLDER, "no")
+    result = backend.worker.lock_for_run(row.id, row.digest, OTHER, OTHER_KEY)
+    assert result.admission is Admission.DROP_FAILED
+
+
+# -- after the run --------------------------------------------------------------------------
+
+
+def test_only_the_holding_attempt_deletes_the_row(backend):
+    row = one_due(backend)
+    assert backend.worker.delete_succeeded(row.id, HOLDER) is False  # nobody holds it
+    locked(backend, row)
+    assert backend.worker.delete_succeeded(row.id, OTHER) is False
+    assert backend.get(row.id) is not None
+    assert backend.worker.delete_succeeded(row.id, HOLDER) is True
+    assert backend.get(row.id) is None
+    assert backend.worker.delete_succeeded(row.id, HOLDER) is False
+
+
+def test_a_failure_with_a_retry_time_reschedules_and_unlocks(backend):
+    row = one_due(backend)
+    locked(backend, row)
+    retry_at = backend.now() + timedelta(hours=1)
+    assert backend.worker.record_failure(row.id, OTHER, 1, "not mine", retry_at) is None
+    after = backend.worker.record_failure(row.id, HOLDER, 1, "boom\x00", retry_at)
+    assert after is not None
+    assert after.attempts == 1 and after.run_at == retry_at
+    assert after.last_error == "boom\\x00"  # made storable, as PostgreSQL needs
+    assert after.failed_at is None and after.released_at is None
+    assert (after.locked_by, after.locked_at, after.lock_key, after.crashes) == (None,) * 3 + (0,)
+    assert backend.get(row.id) == after
+    # the row changed, so the old notification is stale, and the new one waits its time
+    stale = backend.worker.lock_for_run(row.id, row.digest, HOLDER, HOLDER_KEY)
+    assert stale.admission is Admission.DROP_STALE
+    fresh = backend.worker.lock_for_run(row.id, after.digest, HOLDER, HOLDER_KEY)
+    assert fresh.admission is Admission.DEFER
+    assert backend.worker.record_failure(row.id, HOLDER, 2, "not held now", None) is None
+
+
+def test_a_failure_without_a_retry_time_fails_for_good(backend):
+    row = one_due(backend)
+    locked(backend, row)
+    after = backend.worker.record_failure(row.id, HOLDER, 3, "gave up", None)
+    assert after is not None
+    assert after.failed_at is not None and after.attempts == 3
+    assert after.run_at == row.run_at and after.last_error == "gave up"
+    assert after.locked_by is None
+    assert backend.get(row.id) == after
+
+
+def test_fail_held_fails_the_row_for_good_without_counting_a_run(backend):
+    row = one_due(backend)
+    assert backend.worker.fail_held(row.id, HOLDER, "not held") is None
+    locked(backend, row)
+    assert backend.worker.fail_held(row.id, OTHER, "not mine") is None
+    after = backend.worker.fail_held(row.id, HOLDER, "unknown class\x00")
+    assert after is not None
+    assert after.failed_at is not None and after.attempts == 1  # at least one, to show
+    assert after.last_error == "unknown class\\x00"
+    assert after.locked_by is None and after.lock_key is None and after.run_at == row.run_at
+    assert backend.get(row.id) == after

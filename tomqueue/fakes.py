@@ -1,0 +1,274 @@
+"""Fakes for the ports in ``tomqueue.ports``: an in-memory job store and a recording
+publisher and announcer, for unit tests of layers (tomqueue's own, and yours).
+
+- ``InMemoryJobStore`` implements ``WorkerStorePort`` and ``EnqueueStorePort`` over a dict
+  of ``JobSnapshot`` values. It re-implements no decision: whether a notification runs,
+  is dropped or is deferred is ``tomqueue.admission.admit``, what a failed attempt writes
+  is ``tomqueue.plans.plan_failure``, the digest is ``tomqueue.snapshot.row_digest`` and
+  the stored error text is ``tomqueue.error_text.storable``, exactly as the real store
+  uses them. What is left here is carrying the plan out on a dict, and
+  ``tests/contract/`` runs the same tests against this fake and against PostgreSQL, so
+  the two cannot drift apart unnoticed.
+- ``RecordingPublisher`` (``PublisherPort``) and ``RecordingAnnouncer``
+  (``AnnouncerPort``) keep what they were given, and the publisher can be made to fail
+  like a broker that is down.
+
+Every fake is thread-safe (one lock each): worker slots are threads.
+
+Where the fake store differs from PostgreSQL, on purpose:
+
+- there are no transactions: ``insert(conn, ...)`` writes at once whatever ``conn`` is
+  (the enqueue stack's "publish only after the caller's commit" is the job of
+  ``PublishAfterCommit`` and the caller's SQLAlchemy session, not of the store);
+- the clock is ``now`` (the host's UTC clock unless given), standing in for the
+  database's ``now()``;
+- a worker's lease is alive while ``hold_lease(key)`` holds it, standing in for the
+  worker's advisory lock: a row locked under a lease not held counts as orphaned.
+
+For tests that need the real pipeline rather than fakes, see ``tomqueue.testing``.
+
+Example::
+
+    store = InMemoryJobStore()
+    [row] = store.insert_committed([NewJob(handler, priority=0, run_at=None, queue=None)])
+    lock = LockJob(store, Settings(), should_stop=lambda: False)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from tomqueue.admission import Admission, admit
+from tomqueue.error_text import storable
+from tomqueue.plans import plan_failure
+from tomqueue.snapshot import JobSnapshot
+from tomqueue.store.values import LockResult, NewJob
+from tomqueue.wire import Notification
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InMemoryJobStore:
+    """The worker's and enqueue's store over a dict of rows (``WorkerStorePort`` and
+    ``EnqueueStorePort``), plus helpers for tests to look at and change rows."""
+
+    def __init__(self, now: Callable[[], datetime] = _utc_now) -> None:
+        self.now = now
+        self._rows: dict[int, JobSnapshot] = {}
+        self._next_id = 1
+        self._leases: set[int] = set()
+        self._lock = threading.Lock()
+
+    # -- EnqueueStorePort -------------------------------------------------------------------
+
+    def insert(self, conn: object, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
+        """As ``insert_committed``: the fake has no transactions, so ``conn`` is ignored."""
+        return self._insert(new_jobs)
+
+    def insert_committed(self, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
+        """New rows in the order given, ids ascending; a due row is marked announced now,
+        a future one waits for the deferred manager (``released_at`` None)."""
+        return self._insert(new_jobs)
+
+    def _insert(self, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
+        with self._lock:
+            now = self.now()
+            rows = []
+            for new in new_jobs:
+                run_at = new.run_at if new.run_at is not None else now
+                row = JobSnapshot(
+                    id=self._next_id,
+                    priority=new.priority,
+                    attempts=0,
+                    handler=new.handler,
+                    last_error=None,
+                    run_at=run_at,
+                    locked_at=None,
+                    locked_by=None,
+                    failed_at=None,
+                    queue=new.queue,
+                    created_at=now,
+                    updated_at=now,
+                    released_at=now if run_at <= now else None,
+                )
+                self._rows[row.id] = row
+                self._next_id += 1
+                rows.append(row)
+            return rows
+
+    def unrelease(self, ids: Sequence[int]) -> None:
+        """Hand pending rows back to the deferred manager (``released_at`` None)."""
+        with self._lock:
+            for job_id in ids:
+                row = self._rows.get(job_id)
+                if row is not None and row.failed_at is None:
+                    self._rows[job_id] = replace(row, released_at=None)
+
+    # -- WorkerStorePort --------------------------------------------------------------------
+
+    def lock_for_run(self, job_id: int, digest: str, locked_by: str, lease_key: int) -> LockResult:
+        """Decide with ``admit`` and carry the decision out: lock a row that runs, hand a
+        row not yet due back to the deferred manager, leave the rest alone."""
+        with self._lock:
+            now = self.now()
+            row = self._rows.get(job_id)
+            holder_alive = row is not None and row.lock_key in self._leases
+            decision = admit(row, digest, now, holder_alive, own_lock=locked_by)
+            if row is None:
+                return LockResult(decision, None, now)
+            if decision is Admission.DEFER:
+                self._rows[job_id] = replace(row, released_at=None)
+            elif decision.runs:
+                locked = replace(
+                    row, locked_at=now, locked_by=locked_by, lock_key=lease_key, updated_at=now
+                )
+                self._rows[job_id] = locked
+                return LockResult(decision, locked, now)
+            return LockResult(decision, row, now)  # the row as it was read
+
+    def delete_succeeded(self, job_id: int, locked_by: str) -> bool:
+        """Delete a finished job, if this attempt still holds it."""
+        with self._lock:
+            row = self._rows.get(job_id)
+            if row is None or row.locked_by != locked_by:
+                return False
+            del self._rows[job_id]
+            return True
+
+    def record_failure(
+        self,
+        job_id: int,
+        locked_by: str,
+        attempts: int,
+        last_error: str,
+        run_at: datetime | None,
+    ) -> JobSnapshot | None:
+        """Unlock after a failed attempt as ``plan_failure`` says: wait for ``run_at``, or
+        fail for good if it is None. None if this attempt does not hold the row."""
+        plan = plan_failure(attempts, last_error, run_at)
+        with self._lock:
+            row = self._rows.get(job_id)
+            if row is None or row.locked_by != locked_by:
+                return None
+            now = self.now()
+            updated = replace(
+                row,
+                attempts=plan.attempts,
+                last_error=plan.last_error,
+                run_at=plan.run_at if plan.run_at is not None else row.run_at,
+                failed_at=now if plan.fail_now else None,
+                released_at=None,
+                crashes=0,
+                locked_at=None,
+                locked_by=None,
+                lock_key=None,
+                updated_at=now,
+            )
+            self._rows[job_id] = updated
+            return updated
+
+    def fail_held(self, job_id: int, locked_by: str, last_error: str) -> JobSnapshot | None:
+        """Fail a row this attempt holds for good, without running it."""
+        with self._lock:
+            row = self._rows.get(job_id)
+            if row is None or row.locked_by != locked_by:
+                return None
+            now = self.now()
+            failed = replace(
+                row,
+                last_error=storable(last_error),
+                attempts=max(row.attempts, 1),
+                failed_at=now,
+                locked_at=None,
+                locked_by=None,
+                lock_key=None,
+                updated_at=now,
+            )
+            self._rows[job_id] = failed
+            return failed
+
+    # -- for tests --------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> JobSnapshot | None:
+        with self._lock:
+            return self._rows.get(job_id)
+
+    def jobs(self) -> list[JobSnapshot]:
+        """Every row, in id order."""
+        with self._lock:
+            return [self._rows[job_id] for job_id in sorted(self._rows)]
+
+    def edit(self, job_id: int, **changes: object) -> JobSnapshot:
+        """Change a row by hand, as an operator's UPDATE would (``run_at``, ``crashes``...)."""
+        with self._lock:
+            row = replace(self._rows[job_id], **changes)  # type: ignore[arg-type]
+            self._rows[job_id] = row
+            return row
+
+    def hold_lease(self, key: int) -> None:
+        """The worker with lease ``key`` is alive from now on (its advisory lock is held)."""
+        with self._lock:
+            self._leases.add(key)
+
+    def drop_lease(self, key: int) -> None:
+        """The worker with lease ``key`` has died: rows it holds are orphaned."""
+        with self._lock:
+            self._leases.discard(key)
+
+
+class RecordingPublisher:
+    """A ``PublisherPort`` that keeps what it was asked to publish.
+
+    Set ``publish_error`` or ``deferred_error`` to an exception (say
+    ``tomqueue.errors.BrokerUnavailableError()``) to make the matching call raise it, as
+    the real publisher does while RabbitMQ is down; nothing is recorded then.
+    """
+
+    def __init__(self) -> None:
+        self.published: list[Notification] = []
+        self.published_deferred: list[Notification] = []
+        self.publish_error: BaseException | None = None
+        self.deferred_error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def publish(self, notifications: Sequence[Notification]) -> None:
+        with self._lock:
+            if self.publish_error is not None:
+                raise self.publish_error
+            self.published.extend(notifications)
+
+    def publish_deferred(self, notifications: Sequence[Notification]) -> None:
+        with self._lock:
+            if self.deferred_error is not None:
+                raise self.deferred_error
+            self.published_deferred.extend(notifications)
+
+
+class RecordingAnnouncer:
+    """An ``AnnouncerPort`` that keeps what it was given, due and deferred apart."""
+
+    def __init__(self) -> None:
+        self.submitted: list[Notification] = []
+        self.submitted_deferred: list[Notification] = []
+        self._lock = threading.Lock()
+
+    def submit(self, notifications: Sequence[Notification], deferred: bool = False) -> None:
+        with self._lock:
+            (self.submitted_deferred if deferred else self.submitted).extend(notifications)
+
+
+if TYPE_CHECKING:  # the fakes fit the ports (mypy checks these; nothing runs)
+    from tomqueue.ports import AnnouncerPort, EnqueueStorePort, PublisherPort, WorkerStorePort
+
+    _worker_store: WorkerStorePort = InMemoryJobStore()
+    _enqueue_store: EnqueueStorePort = InMemoryJobStore()
+    _publisher: PublisherPort = RecordingPublisher()
+    _announcer: AnnouncerPort = RecordingAnnouncer()
+
+__all__ = ["InMemoryJobStore", "RecordingAnnouncer", "RecordingPublisher"]
