@@ -33,7 +33,10 @@ class _Ticket(Generic[Req, Res]):
         self.error: BaseException | None = None
         self.done = False
         self.leads = False
-        self.wake = threading.Event()
+        # a lock taken now and released to wake the caller: cheaper than an Event (which
+        # builds a Condition), and this is made once per call on the worker's hot path
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCall(Generic[Req, Res]):
@@ -60,7 +63,7 @@ class GroupCall(Generic[Req, Res]):
                 self._leader_active = True
                 ticket.leads = True
         if not ticket.leads:
-            ticket.wake.wait()
+            ticket.wake.acquire()
         if not ticket.done:  # woken to lead, or led from the start
             self._lead()
         if ticket.error is not None:
@@ -91,6 +94,7 @@ class GroupCall(Generic[Req, Res]):
                 next_leader.leads = True
         for ticket in batch:
             ticket.done = True
-            ticket.wake.set()
+            if not ticket.leads:  # the leader is not waiting; everyone else is
+                ticket.wake.release()
         if next_leader is not None:
-            next_leader.wake.set()
+            next_leader.wake.release()
