@@ -23,14 +23,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from tomqueue.app import App
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.errors import MalformedNotificationError
 from tomqueue.notifications import notification_for
 from tomqueue.priority import PriorityLevel, level_for
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.wire import decode_notification
+
+if TYPE_CHECKING:  # the App makes these; they only need its type
+    from tomqueue.app import App
 
 log = logging.getLogger(__name__)
 

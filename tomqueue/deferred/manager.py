@@ -17,8 +17,8 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from tomqueue.app import App
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.broker.deferred_consumer import DeferredConsumer
 from tomqueue.database import is_connection_error
@@ -32,6 +32,9 @@ from tomqueue.priority import level_for
 from tomqueue.settings import mask_url
 from tomqueue.sweep import Sweeper
 from tomqueue.wire import Notification, decode_notification
+
+if TYPE_CHECKING:  # the App makes these; they only need its type
+    from tomqueue.app import App
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import threading
 import time
 from collections import Counter
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from tomqueue.app import App
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.broker.priority_consumer import PriorityConsumer
 from tomqueue.settings import mask_url
@@ -21,6 +21,9 @@ from tomqueue.worker.layers import perform
 from tomqueue.worker.lease import WorkerLease
 from tomqueue.worker.outcome import Outcome
 from tomqueue.worker.stack import StackParts
+
+if TYPE_CHECKING:  # the App makes these; they only need its type
+    from tomqueue.app import App
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from tomqueue.app import App
 from tomqueue.middleware import Chain
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.layers import (
@@ -17,6 +17,9 @@ from tomqueue.worker.layers import (
 )
 from tomqueue.worker.outcome import Outcome
 from tomqueue.worker.ports import DeliverySource, LeaseGate
+
+if TYPE_CHECKING:  # the App makes these; they only need its type
+    from tomqueue.app import App
 
 WorkerStack = Chain[WorkContext, Outcome]
 
