@@ -277,3 +277,13 @@ def test_republish_announces_due_jobs(tq, run_worker):
     assert (report.sent, report.future) == (1, 0)
     run_worker()
     wait_until(lambda: tq.job(job_id) is None)
+
+
+def test_hand_written_handlers_are_read_by_class_too(tq):
+    admin = Admin()
+    odd, broken = insert(2)
+    tq.sql("""UPDATE tomqueue_jobs SET handler = '{"v": 1, "class": "app.Odd", "state": {}}' WHERE id = %s""", odd)  # fmt: skip
+    tq.sql("UPDATE tomqueue_jobs SET handler = 'not json' WHERE id = %s", broken)
+    assert [row.id for row in admin.list_jobs(Filter(class_name="Odd")).jobs] == [odd]
+    assert admin.list_jobs().jobs[1].class_name == "<undecodable>"
+    assert set(admin.stats().by_class) == {"app.Odd", "<undecodable>"}
