@@ -4,14 +4,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tomqueue.admin import _stats_from, job_dict, worker_name
+from tomqueue.admin_results import job_dict, stats_from, worker_name, workers_from
 from tomqueue.cli.overview import duration
 from tomqueue.cli.table import cut, first_line, render
 from tomqueue.filters import Filter, State, filter_params, like_escape, state_of
 from tomqueue.priority import PriorityLevel
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import statements as sql
-from tomqueue.store.values import StateCounts, StatsRow
+from tomqueue.store.values import HeldRow, Lease, StateCounts, StatsRow
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 NO_FILTER = {
@@ -153,7 +153,7 @@ def test_stats_are_grouped_and_priorities_mapped_to_levels():
         stats_row("queue", "billing", queued=1, failed=1),
         stats_row("class", "app.A", queued=6, failed=1),
     ]
-    stats = _stats_from(rows, {})
+    stats = stats_from(rows, {})
     assert stats.totals.total == 7 and stats.oldest_queued_age == timedelta(minutes=5)
     assert {k: v.queued for k, v in stats.by_level.items()} == {
         "high": 1,
@@ -162,7 +162,7 @@ def test_stats_are_grouped_and_priorities_mapped_to_levels():
         "bulk": 3,
     }
     assert stats.by_queue["default"].queued == 5 and stats.by_queue["billing"].failed == 1
-    mapped = _stats_from(rows, {10: PriorityLevel.HIGH})
+    mapped = stats_from(rows, {10: PriorityLevel.HIGH})
     assert mapped.by_level["high"].queued == 3 and mapped.by_level["normal"].queued == 3
     as_json = stats.to_dict()
     assert (as_json["queued"], as_json["failed"], as_json["oldest_queued_age_seconds"]) == (
@@ -199,3 +199,18 @@ def test_the_package_face_offers_the_admin_names():
     from tomqueue.admin import Admin
 
     assert tomqueue.Admin is Admin and tomqueue.Filter is Filter
+
+
+def test_workers_are_grouped_by_lease_idle_and_dead_ones_included():
+    def held(job_id, key, alive, by="w pid:1 key:{key} run:{job_id}"):
+        return HeldRow(job_id, key, by.format(key=key, job_id=job_id), NOW - timedelta(seconds=job_id),
+                       "app.A", None, 0, 1, alive)  # fmt: skip
+
+    leases = {5: Lease(5, NOW, "127.0.0.1"), 8: Lease(8, NOW, None)}
+    found = workers_from(leases, [held(1, 5, True), held(2, 5, True), held(3, 9, False)], NOW)
+    assert [(w.key, w.name, w.alive, [j.job_id for j in w.jobs]) for w in found] == [
+        (5, "w pid:1 key:5", True, [1, 2]),
+        (8, "key:8", True, []),  # idle: no rows, so no name but its key
+        (9, "w pid:1 key:9", False, [3]),  # dead: listed while rows are locked under it
+    ]
+    assert found[0].jobs[1].running_for == timedelta(seconds=2)
