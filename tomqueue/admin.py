@@ -185,6 +185,8 @@ class Admin:
                 break
             done += batch.done
             skipped.extend(batch.held)
+            # the batch has committed: only now may its notifications go out, since each
+            # carries the digest of the row as the batch wrote it
             error = self._announce(batch.rows)
             if error is not None:
                 unannounced += len(batch.rows)
