@@ -27,12 +27,16 @@ from tomqueue.priority import (
 from tomqueue.settings import Settings
 
 if TYPE_CHECKING:
+    from tomqueue.admin import Admin
     from tomqueue.app import App
+    from tomqueue.filters import Filter
     from tomqueue.middleware import Chain
 
 _LAZY = {
+    "Admin": "tomqueue.admin",
     "App": "tomqueue.app",
     "Chain": "tomqueue.middleware",
+    "Filter": "tomqueue.filters",
 }
 
 
@@ -53,8 +57,10 @@ __all__ = [
     "HIGH_PRIORITY",
     "LOW_PRIORITY",
     "NORMAL_PRIORITY",
+    "Admin",
     "App",
     "Chain",
+    "Filter",
     "Job",
     "JobTimeout",
     "PriorityLevel",

@@ -28,6 +28,7 @@ T = TypeVar("T")
 # classid of every advisory lock tomqueue takes ("tomq" in ASCII): workers' liveness leases
 # and the deferred manager's leadership live in this namespace.
 ADVISORY_NAMESPACE = 0x746F6D71
+MIGRATION_LOCK_KEY = 1  # the key under that namespace that `tomqueue migrate` takes
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:

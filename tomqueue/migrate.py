@@ -8,9 +8,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, pool, text
 
-from tomqueue.database import ADVISORY_NAMESPACE, retry_on_disconnect
+from tomqueue.database import ADVISORY_NAMESPACE, MIGRATION_LOCK_KEY, retry_on_disconnect
 
-_MIGRATION_LOCK = 1  # advisory key under tomqueue's namespace: one migrator at a time
+_MIGRATION_LOCK = MIGRATION_LOCK_KEY  # one migrator at a time
 
 
 def migrations_directory() -> Path:

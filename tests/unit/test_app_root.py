@@ -19,6 +19,7 @@ PURE_MODULES = [
     "tomqueue.default_app",
     "tomqueue.enqueue",
     "tomqueue.error_text",
+    "tomqueue.filters",
     "tomqueue.errors",
     "tomqueue.handler",
     "tomqueue.job",

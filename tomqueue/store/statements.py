@@ -140,14 +140,138 @@ LIST_FAILED_JOBS = (
 COUNT_JOBS = "SELECT count(*) AS n FROM tomqueue_jobs"
 COUNT_FAILED_JOBS = "SELECT count(*) AS n FROM tomqueue_jobs WHERE failed_at IS NOT NULL"
 
-SELECT_FOR_RETRY = f"""SELECT j.locked_by, {HOLDER_ALIVE} AS holder_alive
+# the row an operator acts on, locked, with whether its holder lives and the clock the
+# action's plan (tomqueue.plans) and its write share: now() is the transaction's start
+SELECT_FOR_ACTION = f"""SELECT j.id, j.locked_by, j.failed_at, j.run_at,
+        {HOLDER_ALIVE} AS holder_alive, now() AS db_now
     FROM tomqueue_jobs j WHERE j.id = :id FOR UPDATE"""
+SELECT_FOR_RETRY = SELECT_FOR_ACTION
 
 # carries out tomqueue.plans.plan_retry's reset: pending, due and announced now
 RETRY_JOB = f"""UPDATE tomqueue_jobs SET failed_at = NULL, attempts = :attempts,
         crashes = :crashes, run_at = now(), released_at = now(),
         locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
     WHERE id = :id RETURNING {COLUMNS}"""
+
+# RETRY_JOB for a batch of rows the plans let go (locked FOR UPDATE by the same transaction)
+RETRY_JOBS = f"""UPDATE tomqueue_jobs SET failed_at = NULL, attempts = :attempts,
+        crashes = :crashes, run_at = now(), released_at = now(),
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+    WHERE id = ANY(CAST(:ids AS bigint[])) RETURNING {COLUMNS}"""
+
+DELETE_JOBS = "DELETE FROM tomqueue_jobs WHERE id = ANY(CAST(:ids AS bigint[])) RETURNING id"
+DELETE_ONE = f"DELETE FROM tomqueue_jobs WHERE id = :id RETURNING {COLUMNS}"
+
+# carries out tomqueue.plans.plan_reschedule: released now only if due now (the plan's
+# "due" was decided against this transaction's now(), the instant written here)
+RESCHEDULE_JOB = f"""UPDATE tomqueue_jobs SET run_at = :run_at,
+        released_at = CASE WHEN :due THEN now() END, failed_at = NULL,
+        attempts = CASE WHEN :fresh THEN 0 ELSE attempts END,
+        crashes = CASE WHEN :fresh THEN 0 ELSE crashes END,
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+    WHERE id = :id RETURNING {COLUMNS}"""
+
+# carries out tomqueue.plans.plan_priority: 'announce' marks it released now, 'defer'
+# hands it to the deferred manager, 'keep' leaves released_at as it is
+CHANGE_PRIORITY = f"""UPDATE tomqueue_jobs SET priority = :priority,
+        released_at = CASE :release WHEN 'announce' THEN now() WHEN 'defer' THEN NULL
+                      ELSE released_at END,
+        updated_at = now()
+    WHERE id = :id RETURNING {COLUMNS}"""
+
+MAX_JOB_ID = "SELECT COALESCE(max(id), 0) AS n FROM tomqueue_jobs"
+
+# -- operators' filters (tomqueue.filters) -------------------------------------------------
+
+# The class named by a handler, as tomqueue.handler.handler_class_name reads it; NULL
+# when there is none. Handlers tomqueue writes start {"class":"NAME", so those are read by
+# position (several times cheaper than the regular expression, which reads any other row:
+# the first "class" key, wherever it is). A class name holds no quote.
+CLASS_NAME = r"""(CASE WHEN left(j.handler, 10) = '{"class":"'
+        THEN split_part(substr(j.handler, 11, 1000), '"', 1)
+        ELSE substring(j.handler from '"class"\s*:\s*"([^"]*)"') END)"""
+
+# One predicate per state, each able to use its partial index (failed_at, locked_at).
+# 'running' is "locked", whether the holder lives or not (tomqueue workers tells which).
+STATE_PREDICATES = {
+    "all": "TRUE",
+    "pending": "j.failed_at IS NULL",
+    "queued": "j.failed_at IS NULL AND j.locked_by IS NULL AND j.run_at <= now()",
+    "scheduled": "j.failed_at IS NULL AND j.locked_by IS NULL AND j.run_at > now()",
+    "running": "j.failed_at IS NULL AND j.locked_at IS NOT NULL AND j.locked_by IS NOT NULL",
+    "failed": "j.failed_at IS NOT NULL",
+}
+
+# The rest of a Filter, each condition off when its parameter is NULL
+# (tomqueue.filters.filter_params builds them; LIKE patterns come escaped)
+FILTER_GUARDS = f"""(CAST(:class_name AS text) IS NULL
+         OR {CLASS_NAME} = :class_name OR {CLASS_NAME} LIKE :class_suffix)
+    AND (CAST(:queue AS text) IS NULL OR j.queue = :queue
+         OR (CAST(:queue_default AS boolean) AND j.queue IS NULL))
+    AND (CAST(:error AS text) IS NULL OR j.last_error ILIKE :error OR j.handler ILIKE :error)
+    AND (CAST(:priority AS integer) IS NULL OR j.priority = :priority)"""
+
+# keyset paging: WHERE id > :after ORDER BY id LIMIT :n, never OFFSET
+LIST_PAGE = {
+    state: f"""SELECT {J_COLUMNS} FROM tomqueue_jobs j
+    WHERE {predicate} AND {FILTER_GUARDS} AND j.id > :after
+    ORDER BY j.id LIMIT :n"""
+    for state, predicate in STATE_PREDICATES.items()
+}
+
+COUNT_WHERE = {
+    state: f"SELECT count(*) AS n FROM tomqueue_jobs j WHERE {predicate} AND {FILTER_GUARDS}"
+    for state, predicate in STATE_PREDICATES.items()
+}
+
+# a bulk action's next batch, locked; ids above :upto (enqueued since it began) are not
+# its business, so the action ends even while jobs keep arriving
+SELECT_BATCH_FOR_ACTION = {
+    state: f"""SELECT j.id, j.locked_by, {HOLDER_ALIVE} AS holder_alive
+    FROM tomqueue_jobs j
+    WHERE {predicate} AND {FILTER_GUARDS} AND j.id > :after AND j.id <= :upto
+    ORDER BY j.id LIMIT :n FOR UPDATE OF j"""
+    for state, predicate in STATE_PREDICATES.items()
+}
+
+# -- operators' overview ------------------------------------------------------------------
+
+_QUEUED = "failed_at IS NULL AND locked_by IS NULL AND run_at <= now()"
+
+# counts by state, overall and by priority, queue and class, in one scan (GROUPING tells
+# which grouping a row belongs to: 1 where the column is not grouped on)
+STATS = f"""SELECT GROUPING(j.priority) AS g_priority, GROUPING(j.queue) AS g_queue,
+        GROUPING(j.class_name) AS g_class, j.priority, j.queue, j.class_name,
+        count(*) FILTER (WHERE {_QUEUED}) AS queued,
+        count(*) FILTER (WHERE failed_at IS NULL AND locked_by IS NULL
+                         AND run_at > now()) AS scheduled,
+        count(*) FILTER (WHERE failed_at IS NULL AND locked_by IS NOT NULL) AS running,
+        count(*) FILTER (WHERE failed_at IS NOT NULL) AS failed,
+        min(run_at) FILTER (WHERE {_QUEUED}) AS oldest_queued_run_at,
+        now() AS db_now
+    FROM (SELECT j.priority, j.queue, j.run_at, j.failed_at, j.locked_by,
+                 COALESCE({CLASS_NAME}, '<undecodable>') AS class_name
+          FROM tomqueue_jobs j) AS j
+    GROUP BY GROUPING SETS ((), (j.priority), (j.queue), (j.class_name))"""
+
+# every locked row, with whether its holder lives: what each worker runs now
+HELD_ROWS = f"""SELECT j.id, j.lock_key, j.locked_by, j.locked_at, j.priority, j.queue,
+        j.attempts, COALESCE({CLASS_NAME}, '<undecodable>') AS class_name,
+        {HOLDER_ALIVE} AS alive, now() AS db_now
+    FROM tomqueue_jobs j
+    WHERE j.locked_at IS NOT NULL AND j.locked_by IS NOT NULL AND j.failed_at IS NULL
+    ORDER BY j.lock_key, j.locked_at, j.id"""
+
+# every worker lease held in this database (idle workers too), with its session's start;
+# :not_workers are the other keys taken in the namespace (the deferred leader, migrations)
+LIVE_LEASES = f"""SELECT CAST(l.objid AS bigint) AS key, a.backend_start AS since,
+        host(a.client_addr) AS client_addr
+    FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid = {ADVISORY_NAMESPACE}::oid AND l.objsubid = 2
+      AND NOT (CAST(l.objid AS bigint) = ANY(CAST(:not_workers AS bigint[])))
+    ORDER BY key"""
 
 DELETE_JOB = "DELETE FROM tomqueue_jobs WHERE id = :id"
 

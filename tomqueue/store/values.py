@@ -29,11 +29,83 @@ class NewJob:
 
 
 @dataclass(frozen=True)
-class RetryResult:
-    """What ``retry`` did: the row made pending, or why not."""
+class ActionResult:
+    """What an operator's action on one row did: the row as it was written (for a delete,
+    as it was removed), or why not. Neither: there is no such job."""
 
     row: JobSnapshot | None
     running_on: str | None = None  # a live worker holds the job: nothing was changed
+    announce: bool = False  # the row was marked released now: its notification is due
+
+
+RetryResult = ActionResult
+
+
+@dataclass(frozen=True)
+class Held:
+    """A row a bulk action left alone because a live worker runs it."""
+
+    job_id: int
+    running_on: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One batch of a bulk action, committed: what changed and what was left alone."""
+
+    done: int
+    rows: list[JobSnapshot]  # the rows as written (retry); empty for a delete
+    held: list[Held]
+    last_id: int | None  # the last id the batch looked at; None when nothing was left
+
+
+@dataclass(frozen=True)
+class StateCounts:
+    """How many jobs are in each state (``tomqueue.filters.State``)."""
+
+    queued: int = 0
+    scheduled: int = 0
+    running: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.scheduled + self.running + self.failed
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    """One group of ``statements.STATS``: overall, or one priority, queue or class."""
+
+    group: str  # "total" | "priority" | "queue" | "class"
+    key: int | str | None  # the priority, queue (None: the default queue) or class name
+    counts: StateCounts
+    oldest_queued_run_at: datetime | None
+    db_now: datetime
+
+
+@dataclass(frozen=True)
+class HeldRow:
+    """A locked row: which lease holds it, and whether that lease lives."""
+
+    job_id: int
+    lock_key: int | None
+    locked_by: str
+    locked_at: datetime
+    class_name: str
+    queue: str | None
+    priority: int
+    attempts: int
+    alive: bool
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker lease held now: its advisory-lock key and its database session."""
+
+    key: int
+    since: datetime | None
+    client_addr: str | None
 
 
 @dataclass(frozen=True)
