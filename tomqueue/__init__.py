@@ -28,11 +28,14 @@ from tomqueue.settings import Settings
 
 if TYPE_CHECKING:
     from tomqueue.app import App
+    from tomqueue.job_status import JobStatus, status
     from tomqueue.middleware import Chain
 
 _LAZY = {
     "App": "tomqueue.app",
     "Chain": "tomqueue.middleware",
+    "JobStatus": "tomqueue.job_status",
+    "status": "tomqueue.job_status",
 }
 
 
@@ -56,6 +59,7 @@ __all__ = [
     "App",
     "Chain",
     "Job",
+    "JobStatus",
     "JobTimeout",
     "PriorityLevel",
     "Settings",
@@ -64,4 +68,5 @@ __all__ = [
     "current_settings",
     "enqueue",
     "enqueue_many",
+    "status",
 ]

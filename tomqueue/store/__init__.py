@@ -1,9 +1,10 @@
-"""The job store: every SQL statement tomqueue runs against the jobs table, split by caller.
+"""The job store: every SQL statement tomqueue runs against its tables, split by caller.
 
 ``statements`` holds the SQL, ``executor`` the connections; each caller has its own small
 class (``EnqueueStore``, ``WorkerStore``, ``AdminStore``, ``DeferredStore``,
-``SweepStore``). Methods return ``JobSnapshot`` values, never live ORM objects, and each is
-one short transaction at most: none stays open while a job runs.
+``SweepStore``, ``StatusStore``). Methods return plain values (``JobSnapshot``,
+``JobStatus``), never live ORM objects, and each is one short transaction at most: none
+stays open while a job runs.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from tomqueue.store.admin import AdminStore
 from tomqueue.store.deferred import DeferredStore
 from tomqueue.store.enqueue import EnqueueStore
 from tomqueue.store.executor import Executor
+from tomqueue.store.status import StatusStore
 from tomqueue.store.sweep import SweepStore
 from tomqueue.store.worker import WorkerStore
 
 
 class JobStore:
-    """The five per-caller stores over one Engine, sharing one Executor (so the worker's
+    """The per-caller stores over one Engine, sharing one Executor (so the worker's
     per-thread hot connections are made once per store)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -30,6 +32,15 @@ class JobStore:
         self.admin = AdminStore(self.executor)
         self.deferred = DeferredStore(self.executor)
         self.sweep = SweepStore(self.executor)
+        self.status = StatusStore(self.executor)
 
 
-__all__ = ["AdminStore", "DeferredStore", "EnqueueStore", "JobStore", "SweepStore", "WorkerStore"]
+__all__ = [
+    "AdminStore",
+    "DeferredStore",
+    "EnqueueStore",
+    "JobStore",
+    "StatusStore",
+    "SweepStore",
+    "WorkerStore",
+]
