@@ -212,7 +212,7 @@ class LockJob:
             return outcome  # the job may still be running: the row stays locked
         if outcome is Outcome.SUCCEEDED:
             # the run's last report rides on the delete, which records the history row
-            ended = self._ended(type(job), run.take_final() if run else None)
+            ended = self._ended(type(job), run.take_final() if run is not None else None)
             # delete, then (in Pop) ack: a crash between them gives a redelivery that
             # finds no row and is dropped
             self._db(
