@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from tomqueue.errors import ConfigurationError, TomQueueError
-from tomqueue.schema import JOBS_TABLE, META_TABLE
+from tomqueue.schema import HISTORY_TABLE, JOBS_TABLE, META_TABLE
 
 PREFIX_KEY = "prefix"
 
@@ -36,6 +36,9 @@ _CLAIM = text(
     SELECT value FROM tomqueue_meta WHERE key = :key"""
 )
 _READ = text("SELECT value FROM tomqueue_meta WHERE key = :key")
+# the newest table a process writes (migration 0004): its absence means "migrate first",
+# said once at start rather than by every finished job's delete failing
+_NEWEST_TABLE = text(f"SELECT 1 FROM {HISTORY_TABLE} LIMIT 0")
 _READ_FOR_UPDATE = text("SELECT value FROM tomqueue_meta WHERE key = :key FOR UPDATE")
 _RECORD = text(
     """INSERT INTO tomqueue_meta (key, value) VALUES (:key, :prefix)
@@ -73,6 +76,7 @@ def claim_prefix(engine: Engine, prefix: str) -> str:
     them reads the winner.
     """
     with _schema_checked(), engine.begin() as conn:
+        conn.execute(_NEWEST_TABLE)
         value = conn.execute(_CLAIM, {"key": PREFIX_KEY, "prefix": prefix}).scalar()
         if value is None:
             # another transaction claimed it after this statement's snapshot was taken
@@ -131,13 +135,15 @@ def rebind_prefix(engine: Engine, prefix: str) -> Rebinding:
 
 @contextmanager
 def _schema_checked() -> Iterator[None]:
-    """Turns "tomqueue_meta does not exist" into an error that says to migrate."""
+    """Turns "tomqueue_meta (or tomqueue_job_history) does not exist" into an error that
+    says to migrate."""
     try:
         yield
     except ProgrammingError as exc:
         if not isinstance(exc.orig, psycopg.errors.UndefinedTable):
             raise
+        missing = HISTORY_TABLE if HISTORY_TABLE in str(exc.orig) else META_TABLE
         raise ConfigurationError(
-            f"the database has no {META_TABLE} table: its schema is older than this "
+            f"the database has no {missing} table: its schema is older than this "
             "tomqueue; run `tomqueue migrate`"
         ) from exc

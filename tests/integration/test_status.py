@@ -166,3 +166,15 @@ def test_a_handler_that_jsonb_would_refuse_still_completes(tq, run_worker):
     done = wait_until(lambda: (s := tomqueue.status(job_id)) and s.completed and s)
     assert done.state == "completed"
     assert tq.scalar("SELECT class_name FROM tomqueue_job_history") == "tests.jobs.Quiet"
+
+
+def test_a_database_not_migrated_to_the_history_table_is_refused_at_start(tq):
+    from tomqueue.errors import ConfigurationError
+
+    tq.sql("DROP TABLE tomqueue_job_history")
+    app = App(default_app().settings)
+    try:
+        with pytest.raises(ConfigurationError, match="tomqueue_job_history.*tomqueue migrate"):
+            app.ensure_prefix_bound()
+    finally:
+        app.close()
