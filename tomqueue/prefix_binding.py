@@ -25,8 +25,12 @@ PREFIX_KEY = "prefix"
 
 # Claim and read back in one round trip. The SELECT runs on the statement's snapshot: it
 # sees a prefix committed before, not one this INSERT just added (RETURNING gives that).
+# ``newest`` is never read, but naming it makes a database without the newest table a
+# process writes (migration 0004) fail here, at start, saying to migrate, rather than
+# every finished job's delete failing later.
 _CLAIM = text(
-    """WITH claimed AS (
+    """WITH newest AS (SELECT 1 FROM tomqueue_job_history LIMIT 0),
+    claimed AS (
         INSERT INTO tomqueue_meta (key, value) VALUES (:key, :prefix)
         ON CONFLICT (key) DO NOTHING
         RETURNING value
@@ -36,9 +40,6 @@ _CLAIM = text(
     SELECT value FROM tomqueue_meta WHERE key = :key"""
 )
 _READ = text("SELECT value FROM tomqueue_meta WHERE key = :key")
-# the newest table a process writes (migration 0004): its absence means "migrate first",
-# said once at start rather than by every finished job's delete failing
-_NEWEST_TABLE = text(f"SELECT 1 FROM {HISTORY_TABLE} LIMIT 0")
 _READ_FOR_UPDATE = text("SELECT value FROM tomqueue_meta WHERE key = :key FOR UPDATE")
 _RECORD = text(
     """INSERT INTO tomqueue_meta (key, value) VALUES (:key, :prefix)
@@ -76,7 +77,6 @@ def claim_prefix(engine: Engine, prefix: str) -> str:
     them reads the winner.
     """
     with _schema_checked(), engine.begin() as conn:
-        conn.execute(_NEWEST_TABLE)
         value = conn.execute(_CLAIM, {"key": PREFIX_KEY, "prefix": prefix}).scalar()
         if value is None:
             # another transaction claimed it after this statement's snapshot was taken
