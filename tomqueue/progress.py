@@ -134,13 +134,18 @@ class RunStatus:
             self._dirty = True
         if at_once:
             self._write_if(lambda: self._dirty)
-        else:
-            self._write_if(lambda: self._dirty and self._clock() - self._last_write >= self._throttle)
+        else:  # throttled: skipped while another write is under way (it is pending)
+            self._write_if(self._throttle_passed, wait=False)
 
-    def _write_if(self, due: Callable[[], bool]) -> bool:
+    def _throttle_passed(self) -> bool:
+        return self._dirty and self._clock() - self._last_write >= self._throttle
+
+    def _write_if(self, due: Callable[[], bool], wait: bool = True) -> bool:
         if self._writer is None:
             return False
-        with self._write_lock:
+        if not self._write_lock.acquire(blocking=wait):
+            return False
+        try:
             with self._lock:
                 writer = self._writer
                 if writer is None or not due():
@@ -155,11 +160,16 @@ class RunStatus:
             except Exception as exc:  # a report must never fail the job: kept for later
                 with self._lock:
                     self._dirty = True
-                log.warning("could not write a job's progress (%s: %s); will try again",
-                            type(exc).__name__, exc)
+                log.warning(
+                    "could not write a job's progress (%s: %s); will try again",
+                    type(exc).__name__,
+                    exc,
+                )
                 return False
             self.writes += 1
             return True
+        finally:
+            self._write_lock.release()
 
 
 def _check_count(name: str, value: object) -> int:
