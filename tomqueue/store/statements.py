@@ -197,7 +197,7 @@ DELETE_MANY_HELD = f"""WITH r AS (
         WHERE j.id = r.job_id AND j.locked_by = r.holder
         RETURNING j.id, j.locked_by, j.queue, j.priority, j.created_at, j.locked_at,
             j.attempts, r.class_name, r.ttl, r.pvalue, r.ptotal, r.pfields),
-    h AS ({_DELETE_MANY_HISTORY}
+    hist AS ({_DELETE_MANY_HISTORY}
         {HISTORY_UPSERT})
     SELECT id, locked_by FROM d"""
 
@@ -214,7 +214,7 @@ RECORD_FAILURE = f"""WITH old AS (
             locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
         FROM old WHERE j.id = old.id AND j.locked_by = :by
         RETURNING {J_COLUMNS}, old.locked_at AS started_at),
-    h AS ({_FAILED_HISTORY}
+    hist AS ({_FAILED_HISTORY}
         WHERE u.failed_at IS NOT NULL
         {HISTORY_UPSERT})
     SELECT * FROM u"""
@@ -228,7 +228,7 @@ FAIL_HELD = f"""WITH old AS (
             lock_key = NULL, updated_at = now()
         FROM old WHERE j.id = old.id AND j.locked_by = :by
         RETURNING {J_COLUMNS}, old.locked_at AS started_at),
-    h AS ({_FAILED_HISTORY}
+    hist AS ({_FAILED_HISTORY}
         {HISTORY_UPSERT})
     SELECT * FROM u"""
 
