@@ -62,7 +62,9 @@ class Reporting(tomqueue.Job):
             self.progress.increment()
 
 
-def drain(job_class: type[tomqueue.Job], jobs: int, steps: int, concurrency: int) -> tuple[float, float]:
+def drain(
+    job_class: type[tomqueue.Job], jobs: int, steps: int, concurrency: int
+) -> tuple[float, float]:
     """(jobs/s, history writes per job besides the delete) for one variant."""
     name = f"tq_bench_status_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(libpq(ADMIN), autocommit=True) as admin:
@@ -111,7 +113,9 @@ def main() -> None:
     args = parser.parse_args()
     for label, job_class in (("plain", Plain), ("progress every ms", Reporting)):
         rate, writes = drain(job_class, args.jobs, args.steps, args.concurrency)
-        print(f"{label:>20}: {rate:8.0f} jobs/s  {writes:.2f} history writes/job besides the delete")
+        print(
+            f"{label:>20}: {rate:8.0f} jobs/s  {writes:.2f} history writes/job besides the delete"
+        )
 
 
 if __name__ == "__main__":

@@ -113,8 +113,7 @@ def _run_time_seconds(cls: type, value: object) -> float:
 def _seconds_within(cls: type, name: str, value: object, limit: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
         raise TypeError(
-            f"{cls.__qualname__}.{name} must be a number of seconds or a timedelta, "
-            f"got {value!r}"
+            f"{cls.__qualname__}.{name} must be a number of seconds or a timedelta, got {value!r}"
         )
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
     if not (0 < seconds <= limit):  # also false for NaN

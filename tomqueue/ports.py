@@ -49,9 +49,7 @@ class WorkerStorePort(Protocol):
         self, job_id: int, digest: str, locked_by: str, lease_key: int
     ) -> LockResult: ...
 
-    def delete_succeeded(
-        self, job_id: int, locked_by: str, ended: Ended | None = None
-    ) -> bool: ...
+    def delete_succeeded(self, job_id: int, locked_by: str, ended: Ended | None = None) -> bool: ...
 
     def record_failure(
         self,

@@ -222,8 +222,9 @@ class Progress:
 
     def finish(self) -> None:
         """The count reaches the total (if there is one); written at once."""
-        self._run.change(lambda r: _set_value(r, r._total if r._total is not None else r._value),
-                         at_once=True)
+        self._run.change(
+            lambda r: _set_value(r, r._total if r._total is not None else r._value), at_once=True
+        )
 
     @property
     def fraction(self) -> float | None:

@@ -111,9 +111,7 @@ def test_the_class_status_ttl_expires_the_status_and_the_leader_purges_it(
     kept = tomqueue.enqueue(Record("kept"))
     run_worker()
     wait_until(lambda: tq.pending_count() == 0)
-    lifetimes = dict(
-        tq.sql("SELECT job_id, expires_at - finished_at FROM tomqueue_job_history")
-    )
+    lifetimes = dict(tq.sql("SELECT job_id, expires_at - finished_at FROM tomqueue_job_history"))
     assert lifetimes == {short: timedelta(seconds=1), kept: timedelta(hours=2)}
     # expired: None at once, even before the purge
     wait_until(lambda: tomqueue.status(short) is None, timeout=5, message="expiry")

@@ -81,7 +81,7 @@ def test_assignments_and_update_write_at_once_whatever_the_throttle():
 
 
 def test_flush_writes_only_what_is_pending():
-    run, written, clock = recording()
+    run, written, _ = recording()
     assert run.flush() is False and run.report() is None
     run.progress.increment()
     run.progress.increment()

@@ -155,7 +155,9 @@ class DeferredManager:
             except Exception as exc:
                 if is_connection_error(exc):
                     raise
-                log.warning("could not purge expired job statuses (%s: %s)", type(exc).__name__, exc)
+                log.warning(
+                    "could not purge expired job statuses (%s: %s)", type(exc).__name__, exc
+                )
                 return
             self.purged_total += purged
             if purged < PURGE_BATCH:

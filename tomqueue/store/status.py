@@ -32,9 +32,7 @@ def status_from(job_id: int, record: Record) -> JobStatus | None:
     """The status that ``statements.READ_STATUS``'s row means (``derive_state``'s rule)."""
     row = JobRowFacts(bool(record["failed"]), bool(record["locked"])) if record["in_jobs"] else None
     history = (
-        HistoryFacts(record["outcome"], bool(record["expired"]))
-        if record["in_history"]
-        else None
+        HistoryFacts(record["outcome"], bool(record["expired"])) if record["in_history"] else None
     )
     state = derive_state(row, history)
     if state is None:

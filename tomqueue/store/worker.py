@@ -56,9 +56,7 @@ class WorkerStore:
         self._lock_group: GroupCall[LockRequest, LockResult | None] = GroupCall(
             self._lock_many, max_batch
         )
-        self._delete_group: GroupCall[DeleteRequest, bool] = GroupCall(
-            self._delete_many, max_batch
-        )
+        self._delete_group: GroupCall[DeleteRequest, bool] = GroupCall(self._delete_many, max_batch)
 
     def batching(self) -> dict[str, tuple[int, int]]:
         """(statements, jobs) for the grouped lock and delete so far: how much grouping saved."""
