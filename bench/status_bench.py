@@ -1,7 +1,7 @@
 """What reporting progress costs a drain: jobs that increment their progress every
 millisecond against the same jobs reporting nothing.
 
-    .venv/bin/python -m bench.status_bench [--jobs 2000] [--steps 5] [--concurrency 4]
+    .venv/bin/python -m bench.status_bench [--jobs 2000] [--steps 5] [--concurrency 4] [--runs 3]
 
 Each variant gets a fresh database (migrated) and prefix; ``--jobs`` jobs are enqueued,
 then one in-process worker with ``--concurrency`` slots drains them. Each job sleeps 1 ms
@@ -9,14 +9,15 @@ then one in-process worker with ``--concurrency`` slots drains them. Each job sl
 ``progress.increment()`` after every step (the throttle, ``status_throttle``, 1 s by
 default, lets the first increment write and carries the last on the success delete).
 Figures: jobs/s from the first job's start to the last one's end (read from
-tomqueue_job_history, which every job gets), and the history writes per job besides the
-delete (counted on the engine).
+tomqueue_job_history, which every job gets), the median of ``--runs`` runs (the variants
+alternate), and the history writes per job besides the delete (counted on the engine).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import threading
 import time
 import uuid
@@ -110,11 +111,21 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--steps", type=int, default=5, help="1 ms sleeps per job")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    for label, job_class in (("plain", Plain), ("progress every ms", Reporting)):
-        rate, writes = drain(job_class, args.jobs, args.steps, args.concurrency)
+    variants = (("plain", Plain), ("progress every ms", Reporting))
+    rates: dict[str, list[float]] = {label: [] for label, _ in variants}
+    writes: dict[str, float] = {}
+    for _ in range(args.runs):
+        for label, job_class in variants:
+            rate, per_job = drain(job_class, args.jobs, args.steps, args.concurrency)
+            rates[label].append(rate)
+            writes[label] = per_job
+    for label, _ in variants:
+        runs = ", ".join(f"{r:.0f}" for r in rates[label])
         print(
-            f"{label:>20}: {rate:8.0f} jobs/s  {writes:.2f} history writes/job besides the delete"
+            f"{label:>20}: {statistics.median(rates[label]):6.0f} jobs/s (runs: {runs}); "
+            f"{writes[label]:.2f} history writes/job besides the delete"
         )
 
 
