@@ -48,7 +48,7 @@ from tomqueue.job_status import HistoryFacts, JobRowFacts, JobStatus, derive_sta
 from tomqueue.plans import plan_failure
 from tomqueue.progress import StatusReport
 from tomqueue.snapshot import JobSnapshot
-from tomqueue.store.values import Ended, LockResult, NewJob
+from tomqueue.store.values import DEFAULT_STATUS_TTL, Ended, LockResult, NewJob
 from tomqueue.wire import Notification
 
 
@@ -172,7 +172,12 @@ class InMemoryJobStore:
         record.expires_at = self.now() + timedelta(seconds=ended.ttl_seconds)
 
     def write_status(
-        self, job_id: int, locked_by: str, class_name: str, report: StatusReport
+        self,
+        job_id: int,
+        locked_by: str,
+        class_name: str,
+        report: StatusReport,
+        keep_seconds: float = DEFAULT_STATUS_TTL,
     ) -> bool:
         """Keep a running job's report, if this attempt holds the job."""
         with self._lock:
@@ -182,7 +187,8 @@ class InMemoryJobStore:
             record = self.history.setdefault(job_id, HistoryRecord())
             record.take(report)
             record.class_name = class_name
-            record.outcome = record.expires_at = None
+            record.outcome = None
+            record.expires_at = self.now() + timedelta(seconds=keep_seconds)
             return True
 
     def status(self, job_id: int) -> JobStatus | None:

@@ -66,7 +66,12 @@ class WorkerStorePort(Protocol):
     ) -> JobSnapshot | None: ...
 
     def write_status(
-        self, job_id: int, locked_by: str, class_name: str, report: StatusReport
+        self,
+        job_id: int,
+        locked_by: str,
+        class_name: str,
+        report: StatusReport,
+        keep_seconds: float = ...,
     ) -> bool: ...
 
 

@@ -83,7 +83,8 @@ HISTORY_TABLE = "tomqueue_job_history"
 
 # what a job reported and how it ended (migration 0004): written by the statement that
 # deletes a succeeded job or fails one for good, and upserted by progress reports while it
-# runs; kept until expires_at (status_ttl after the end), then purged by the deferred leader
+# runs; kept until expires_at (status_ttl after the end; max_run_time + status_ttl after
+# a running job's last report), then purged by the deferred leader
 history = Table(
     HISTORY_TABLE,
     metadata,

@@ -80,8 +80,12 @@ def test_a_job_waiting_for_its_retry_is_queued(tq, run_worker):
     wait_until(lambda: (tq.job(job_id) or {}).get("attempts") == 1, message="the first failure")
     status = tomqueue.status(job_id)
     assert status is not None and status.queued and status.fields["step"] == "done"
-    outcome = tq.sql("SELECT outcome FROM tomqueue_job_history WHERE job_id = %s", job_id)
-    assert outcome == [(None,)]  # it has not ended
+    row = tq.sql(
+        "SELECT outcome, expires_at - updated_at FROM tomqueue_job_history WHERE job_id = %s",
+        job_id,
+    )
+    # it has not ended; its report is kept for max_run_time + status_ttl after the last one
+    assert row == [(None, timedelta(hours=4) + timedelta(days=1))]
 
 
 def test_a_job_that_never_reports_is_completed_and_unknown_ids_are_none(tq, run_worker):

@@ -232,14 +232,17 @@ FAIL_HELD = f"""WITH old AS (
         {HISTORY_UPSERT})
     SELECT * FROM u"""
 
-# a running job's report (tomqueue.progress): only while this attempt holds the row; the
-# row stays open (no outcome, no expiry) until the job ends
+# a running job's report (tomqueue.progress): only while this attempt holds the row. The
+# row has no outcome until the job ends; it expires :keep seconds after the last report
+# (the class's max_run_time plus its status TTL: never while the run may go on), so a job
+# deleted by a person mid-run, or never run again, does not leave it behind for ever
 WRITE_STATUS = f"""{HISTORY_INSERT}
     SELECT j.id, CAST(:class AS text), j.queue, j.priority, j.created_at, j.locked_at, NULL,
         j.attempts + 1, NULL, NULL,
         COALESCE(CAST(:value AS bigint), o.progress_value),
         COALESCE(CAST(:total AS bigint), o.progress_total),
-        COALESCE(CAST(:fields AS jsonb), o.fields, '{{}}'), now(), NULL
+        COALESCE(CAST(:fields AS jsonb), o.fields, '{{}}'), now(),
+        now() + make_interval(secs => :keep)
     FROM tomqueue_jobs j LEFT JOIN tomqueue_job_history o ON o.job_id = j.id
     WHERE j.id = :id AND j.locked_by = :by AND j.failed_at IS NULL
     {HISTORY_UPSERT}"""

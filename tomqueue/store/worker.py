@@ -20,7 +20,7 @@ from tomqueue.progress import StatusReport
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import statements as sql
 from tomqueue.store.executor import Executor, Params
-from tomqueue.store.values import Ended, LockResult, snapshot_from
+from tomqueue.store.values import DEFAULT_STATUS_TTL, Ended, LockResult, snapshot_from
 from tomqueue.worker.group_call import GroupCall
 
 
@@ -205,7 +205,12 @@ class WorkerStore:
         return snapshot_from(rows[0]) if rows else None
 
     def write_status(
-        self, job_id: int, locked_by: str, class_name: str, report: StatusReport
+        self,
+        job_id: int,
+        locked_by: str,
+        class_name: str,
+        report: StatusReport,
+        keep_seconds: float = DEFAULT_STATUS_TTL,
     ) -> bool:
         """Upsert a running job's report into its history row, if this attempt still holds
         the job (a pooled connection: the job's thread is not a slot's hot one)."""
@@ -216,5 +221,6 @@ class WorkerStore:
             "value": report.value,
             "total": report.total,
             "fields": report.fields_json(),
+            "keep": keep_seconds,
         }
         return self._executor.autocommit(sql.WRITE_STATUS, params).rowcount > 0

@@ -229,9 +229,12 @@ class LockJob:
     def _run_status(self, ctx: WorkContext, row: JobSnapshot, job: Job) -> RunStatus:
         """The run's progress and fields, written to its history row while it holds the
         row (made only when the job first reports: tomqueue.progress.attach)."""
-        job_id, locked_by, class_name = row.id, ctx.locked_by, type(job).class_name()
+        job_id, locked_by, job_class = row.id, ctx.locked_by, type(job)
+        class_name = job_class.class_name()
+        ttl = job_class.status_ttl_seconds(self.settings.status_ttl.total_seconds())
+        keep = job_class.max_run_time_seconds() + ttl  # never expires while it may run
         return RunStatus(
-            lambda report: self.store.write_status(job_id, locked_by, class_name, report),
+            lambda report: self.store.write_status(job_id, locked_by, class_name, report, keep),
             throttle=self.settings.status_throttle.total_seconds(),
         )
 
