@@ -6,6 +6,7 @@ Worker subprocesses import this module with ``--app tests.jobs``.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -184,3 +185,84 @@ class CrashesOnLastAttempt(AlwaysFails):
 
     def failure(self) -> None:
         record(self.label, "failure")
+
+
+# -- status and progress (tests/integration/test_status.py) ------------------------------
+
+GATES: dict[str, threading.Event] = {}
+_gates_lock = threading.Lock()
+
+
+def gate(label: str) -> threading.Event:
+    """An event a Reporting job of this label waits on (in-process workers only)."""
+    with _gates_lock:
+        return GATES.setdefault(label, threading.Event())
+
+
+class Reporting(tomqueue.Job):
+    """Reports progress and a field, waits for its gate, reports again, then ends."""
+
+    max_attempts: ClassVar[int] = 1
+
+    def __init__(self, label: str, total: int = 10, steps: int = 3, fail: bool = False) -> None:
+        self.label = label
+        self.total = total
+        self.steps = steps
+        self.fail = fail
+
+    def reschedule_at(self, now: datetime, attempts: int) -> datetime:
+        return now + timedelta(hours=1)
+
+    def perform(self) -> None:
+        self.progress.total = self.total
+        for _ in range(self.steps):
+            self.progress.increment()
+        self.status["step"] = "waiting"
+        if not gate(self.label).wait(30):
+            raise TimeoutError(f"{self.label}: nobody opened the gate")
+        self.status.update(step="done", rows=self.steps)
+        self.progress.increment()  # throttled: only the end writes it
+        if self.fail:
+            raise RuntimeError(f"{self.label} fails on purpose")
+
+
+class ReportingRetried(Reporting):
+    """As Reporting, but a failure is retried an hour later."""
+
+    max_attempts: ClassVar[int] = 3
+
+
+class ShortLived(tomqueue.Job):
+    """Succeeds with a field; its status is kept for one second only."""
+
+    status_ttl: ClassVar[float] = 1.0
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def perform(self) -> None:
+        self.status["label"] = self.label
+
+
+class Ticker(tomqueue.Job):
+    """Increments its progress every millisecond for ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def perform(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        self.progress.total = int(self.seconds * 1000)
+        while time.monotonic() < deadline:
+            self.progress.increment()
+            time.sleep(0.001)
+
+
+class Quiet(tomqueue.Job):
+    """Does nothing with its state, whatever it holds."""
+
+    def __init__(self, data: object) -> None:
+        self.data = data
+
+    def perform(self) -> None:
+        pass

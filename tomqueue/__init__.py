@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from tomqueue.admin import Admin
     from tomqueue.app import App
     from tomqueue.filters import Filter
+    from tomqueue.job_status import JobStatus, status
     from tomqueue.middleware import Chain
 
 _LAZY = {
@@ -37,6 +38,8 @@ _LAZY = {
     "App": "tomqueue.app",
     "Chain": "tomqueue.middleware",
     "Filter": "tomqueue.filters",
+    "JobStatus": "tomqueue.job_status",
+    "status": "tomqueue.job_status",
 }
 
 
@@ -62,6 +65,7 @@ __all__ = [
     "Chain",
     "Filter",
     "Job",
+    "JobStatus",
     "JobTimeout",
     "PriorityLevel",
     "Settings",
@@ -70,4 +74,5 @@ __all__ = [
     "current_settings",
     "enqueue",
     "enqueue_many",
+    "status",
 ]

@@ -27,6 +27,7 @@ from tomqueue.enqueue.context import EnqueueContext
 from tomqueue.enqueue.layers import leave_for_sweep
 from tomqueue.enqueue.stack import EnqueueStack, default_enqueue_stack
 from tomqueue.job import Job
+from tomqueue.job_status import JobStatus
 from tomqueue.prefix_binding import require_prefix
 from tomqueue.settings import Settings
 from tomqueue.store import JobStore
@@ -124,6 +125,12 @@ class App:
             ),
         )
         return self.enqueue_stack.invoke(ctx, _ids)
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self, job_id: int) -> JobStatus | None:
+        """Job ``job_id``'s state, progress and fields; None if unknown or expired."""
+        return self.store.status.read(job_id)
 
     # -- the processes ---------------------------------------------------------------------
 

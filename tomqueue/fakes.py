@@ -38,20 +38,40 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from tomqueue.admission import Admission, admit
 from tomqueue.error_text import storable
+from tomqueue.job_status import HistoryFacts, JobRowFacts, JobStatus, derive_state
 from tomqueue.plans import plan_failure
+from tomqueue.progress import StatusReport
 from tomqueue.snapshot import JobSnapshot
-from tomqueue.store.values import LockResult, NewJob
+from tomqueue.store.values import DEFAULT_STATUS_TTL, Ended, LockResult, NewJob
 from tomqueue.wire import Notification
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class HistoryRecord:
+    """The fake's row of ``tomqueue_job_history``: what ``status()`` reads."""
+
+    class_name: str | None = None
+    outcome: str | None = None
+    value: int | None = None
+    total: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    expires_at: datetime | None = None
+
+    def take(self, report: StatusReport | None) -> None:
+        if report is not None:
+            self.value = report.value if report.value is not None else self.value
+            self.total = report.total if report.total is not None else self.total
+            self.fields = dict(report.fields) if report.fields is not None else self.fields
 
 
 class InMemoryJobStore:
@@ -63,6 +83,7 @@ class InMemoryJobStore:
         self._rows: dict[int, JobSnapshot] = {}
         self._next_id = 1
         self._leases: set[int] = set()
+        self.history: dict[int, HistoryRecord] = {}
         self._lock = threading.Lock()
 
     # -- EnqueueStorePort -------------------------------------------------------------------
@@ -132,14 +153,66 @@ class InMemoryJobStore:
                 return LockResult(decision, locked, now)
             return LockResult(decision, row, now)  # the row as it was read
 
-    def delete_succeeded(self, job_id: int, locked_by: str) -> bool:
-        """Delete a finished job, if this attempt still holds it."""
+    def delete_succeeded(self, job_id: int, locked_by: str, ended: Ended | None = None) -> bool:
+        """Delete a finished job, if this attempt still holds it; its history says
+        'succeeded'."""
         with self._lock:
             row = self._rows.get(job_id)
             if row is None or row.locked_by != locked_by:
                 return False
             del self._rows[job_id]
+            self._end(job_id, "succeeded", ended or Ended())
             return True
+
+    def _end(self, job_id: int, outcome: str, ended: Ended) -> None:
+        record = self.history.setdefault(job_id, HistoryRecord())
+        record.take(ended.report)
+        record.class_name = ended.class_name
+        record.outcome = outcome
+        record.expires_at = self.now() + timedelta(seconds=ended.ttl_seconds)
+
+    def write_status(
+        self,
+        job_id: int,
+        locked_by: str,
+        class_name: str,
+        report: StatusReport,
+        keep_seconds: float = DEFAULT_STATUS_TTL,
+    ) -> bool:
+        """Keep a running job's report, if this attempt holds the job."""
+        with self._lock:
+            row = self._rows.get(job_id)
+            if row is None or row.locked_by != locked_by or row.failed_at is not None:
+                return False
+            record = self.history.setdefault(job_id, HistoryRecord())
+            record.take(report)
+            record.class_name = class_name
+            record.outcome = None
+            record.expires_at = self.now() + timedelta(seconds=keep_seconds)
+            return True
+
+    def status(self, job_id: int) -> JobStatus | None:
+        """What ``tomqueue.status`` would say, by ``tomqueue.job_status.derive_state``."""
+        with self._lock:
+            row = self._rows.get(job_id)
+            record = self.history.get(job_id)
+            facts = (
+                None
+                if row is None
+                else JobRowFacts(row.failed_at is not None, row.locked_by is not None)
+            )
+            expired = (
+                record is not None
+                and record.expires_at is not None
+                and record.expires_at <= self.now()
+            )
+            history = None if record is None else HistoryFacts(record.outcome, expired)
+            state = derive_state(facts, history)
+            if state is None:
+                return None
+            if record is None:
+                return JobStatus(job_id, state)
+            return JobStatus(job_id, state, record.value, record.total, dict(record.fields))
 
     def record_failure(
         self,
@@ -148,9 +221,11 @@ class InMemoryJobStore:
         attempts: int,
         last_error: str,
         run_at: datetime | None,
+        ended: Ended | None = None,
     ) -> JobSnapshot | None:
         """Unlock after a failed attempt as ``plan_failure`` says: wait for ``run_at``, or
-        fail for good if it is None. None if this attempt does not hold the row."""
+        fail for good if it is None (its history says 'failed'). None if this attempt does
+        not hold the row."""
         plan = plan_failure(attempts, last_error, run_at)
         with self._lock:
             row = self._rows.get(job_id)
@@ -171,9 +246,13 @@ class InMemoryJobStore:
                 updated_at=now,
             )
             self._rows[job_id] = updated
+            if plan.fail_now:
+                self._end(job_id, "failed", replace(ended or Ended(), report=None))
             return updated
 
-    def fail_held(self, job_id: int, locked_by: str, last_error: str) -> JobSnapshot | None:
+    def fail_held(
+        self, job_id: int, locked_by: str, last_error: str, ended: Ended | None = None
+    ) -> JobSnapshot | None:
         """Fail a row this attempt holds for good, without running it."""
         with self._lock:
             row = self._rows.get(job_id)
@@ -191,6 +270,7 @@ class InMemoryJobStore:
                 updated_at=now,
             )
             self._rows[job_id] = failed
+            self._end(job_id, "failed", replace(ended or Ended(), report=None))
             return failed
 
     # -- for tests --------------------------------------------------------------------------

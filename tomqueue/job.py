@@ -6,6 +6,8 @@ import threading
 from datetime import datetime, timedelta
 from typing import ClassVar
 
+from tomqueue.progress import Progress, StatusFields, run_status_of
+
 DEFAULT_MAX_ATTEMPTS = 25
 DEFAULT_MAX_RUN_TIME = 4 * 60 * 60.0
 
@@ -17,17 +19,42 @@ class Job:
     ``priority``, override ``reschedule_at`` and the hooks ``before``, ``after``,
     ``success``, ``error`` and ``failure``. Defining a subclass registers it: only registered
     classes can ever be run by a worker, so a row can never make a worker import a module.
+
+    Inside ``perform``, ``self.progress`` and ``self.status`` report how the run is going
+    (``tomqueue.status(job_id)`` reads it); ``status_ttl`` (seconds) is how long a finished
+    job's status stays readable, the setting ``status_ttl`` if None. Neither is job state.
     """
 
     max_attempts: ClassVar[int] = DEFAULT_MAX_ATTEMPTS
     max_run_time: ClassVar[float | timedelta] = DEFAULT_MAX_RUN_TIME
     queue_name: ClassVar[str | None] = None
     priority: ClassVar[int] = 0
+    status_ttl: ClassVar[float | timedelta | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         validate_job_class(cls)  # at definition: a bad option fails the import, not a job
         registry.register(cls)
+
+    @property
+    def progress(self) -> Progress:
+        """This run's progress: ``total``, ``value``, ``increment()``, ``decrement()``,
+        ``finish()`` (``tomqueue.progress``); in memory outside a worker."""
+        return run_status_of(self).progress
+
+    @progress.setter
+    def progress(self, value: object) -> None:
+        raise AttributeError(_REPORTING_NAME.format(name="progress", cls=type(self).__qualname__))
+
+    @property
+    def status(self) -> StatusFields:
+        """This run's status fields, a dict written as it changes; ``update(total=,
+        progress=)`` sets the progress too (``tomqueue.progress``)."""
+        return run_status_of(self).status
+
+    @status.setter
+    def status(self, value: object) -> None:
+        raise AttributeError(_REPORTING_NAME.format(name="status", cls=type(self).__qualname__))
 
     def perform(self) -> None:
         """Do the work. Raise to fail this attempt."""
@@ -58,26 +85,41 @@ class Job:
         return _run_time_seconds(cls, cls.max_run_time)
 
     @classmethod
+    def status_ttl_seconds(cls, default: float) -> float:
+        """status_ttl as seconds, ``default`` (the setting) if the class sets none."""
+        if cls.status_ttl is None:
+            return default
+        return _seconds_within(cls, "status_ttl", cls.status_ttl, STATUS_TTL_LIMIT)
+
+    @classmethod
     def class_name(cls) -> str:
         """The name stored in the handler and matched against the registry."""
         return f"{cls.__module__}.{cls.__qualname__}"
 
 
 MAX_RUN_TIME_LIMIT = 7 * 24 * 3600.0  # a week: longer is a mistake, not a job
+STATUS_TTL_LIMIT = 366 * 24 * 3600.0  # a year, as for the setting
 PRIORITY_RANGE = (-(2**31), 2**31 - 1)  # the priority column is an integer
+_REPORTING_NAME = (
+    "{cls}.{name} is the job's {name} report (tomqueue.Job.{name}), not an attribute: "
+    "change it through its methods, and give your own attribute another name"
+)
 
 
 def _run_time_seconds(cls: type, value: object) -> float:
+    return _seconds_within(cls, "max_run_time", value, MAX_RUN_TIME_LIMIT)
+
+
+def _seconds_within(cls: type, name: str, value: object, limit: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
         raise TypeError(
-            f"{cls.__qualname__}.max_run_time must be a number of seconds or a timedelta, "
-            f"got {value!r}"
+            f"{cls.__qualname__}.{name} must be a number of seconds or a timedelta, got {value!r}"
         )
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if not (0 < seconds <= MAX_RUN_TIME_LIMIT):  # also false for NaN
+    if not (0 < seconds <= limit):  # also false for NaN
         raise ValueError(
-            f"{cls.__qualname__}.max_run_time must be more than 0 and at most "
-            f"{MAX_RUN_TIME_LIMIT:g} seconds, got {value!r}"
+            f"{cls.__qualname__}.{name} must be more than 0 and at most "
+            f"{limit:g} seconds, got {value!r}"
         )
     return seconds
 
@@ -96,6 +138,7 @@ def validate_job_class(cls: type[Job]) -> None:
     if attempts < 1:
         raise ValueError(f"{name}.max_attempts must be at least 1, got {attempts}")
     _run_time_seconds(cls, cls.max_run_time)
+    cls.status_ttl_seconds(default=1.0)
     queue = cls.queue_name
     if queue is not None and (not isinstance(queue, str) or not queue or len(queue) > 255):
         raise TypeError(f"{name}.queue_name must be None or a string of 1 to 255 characters")

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from tomqueue.progress import StatusReport
     from tomqueue.settings import Settings
     from tomqueue.snapshot import JobSnapshot
-    from tomqueue.store.values import LockResult, NewJob
+    from tomqueue.store.values import Ended, LockResult, NewJob
     from tomqueue.wire import Notification
 
 
@@ -38,14 +39,17 @@ class WorkerStorePort(Protocol):
     """The worker's writes per job (LockJob): lock, then delete or record the outcome.
 
     ``locked_by`` names one attempt; every write after the lock matches it, so an attempt
-    whose row was taken over can never delete or fail the row under the new holder.
+    whose row was taken over can never delete or fail the row under the new holder. The
+    writes that end a job (``delete_succeeded``, a failure for good) record its history
+    row as well (``Ended`` says what to add); ``write_status`` upserts a running job's
+    report.
     """
 
     def lock_for_run(
         self, job_id: int, digest: str, locked_by: str, lease_key: int
     ) -> LockResult: ...
 
-    def delete_succeeded(self, job_id: int, locked_by: str) -> bool: ...
+    def delete_succeeded(self, job_id: int, locked_by: str, ended: Ended | None = None) -> bool: ...
 
     def record_failure(
         self,
@@ -54,9 +58,21 @@ class WorkerStorePort(Protocol):
         attempts: int,
         last_error: str,
         run_at: datetime | None,
+        ended: Ended | None = None,
     ) -> JobSnapshot | None: ...
 
-    def fail_held(self, job_id: int, locked_by: str, last_error: str) -> JobSnapshot | None: ...
+    def fail_held(
+        self, job_id: int, locked_by: str, last_error: str, ended: Ended | None = None
+    ) -> JobSnapshot | None: ...
+
+    def write_status(
+        self,
+        job_id: int,
+        locked_by: str,
+        class_name: str,
+        report: StatusReport,
+        keep_seconds: float = ...,
+    ) -> bool: ...
 
 
 class EnqueueStorePort(Protocol):

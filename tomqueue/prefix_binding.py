@@ -19,14 +19,18 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from tomqueue.errors import ConfigurationError, TomQueueError
-from tomqueue.schema import JOBS_TABLE, META_TABLE
+from tomqueue.schema import HISTORY_TABLE, JOBS_TABLE, META_TABLE
 
 PREFIX_KEY = "prefix"
 
 # Claim and read back in one round trip. The SELECT runs on the statement's snapshot: it
 # sees a prefix committed before, not one this INSERT just added (RETURNING gives that).
+# ``newest`` is never read, but naming it makes a database without the newest table a
+# process writes (migration 0004) fail here, at start, saying to migrate, rather than
+# every finished job's delete failing later.
 _CLAIM = text(
-    """WITH claimed AS (
+    """WITH newest AS (SELECT 1 FROM tomqueue_job_history LIMIT 0),
+    claimed AS (
         INSERT INTO tomqueue_meta (key, value) VALUES (:key, :prefix)
         ON CONFLICT (key) DO NOTHING
         RETURNING value
@@ -131,13 +135,15 @@ def rebind_prefix(engine: Engine, prefix: str) -> Rebinding:
 
 @contextmanager
 def _schema_checked() -> Iterator[None]:
-    """Turns "tomqueue_meta does not exist" into an error that says to migrate."""
+    """Turns "tomqueue_meta (or tomqueue_job_history) does not exist" into an error that
+    says to migrate."""
     try:
         yield
     except ProgrammingError as exc:
         if not isinstance(exc.orig, psycopg.errors.UndefinedTable):
             raise
+        missing = HISTORY_TABLE if HISTORY_TABLE in str(exc.orig) else META_TABLE
         raise ConfigurationError(
-            f"the database has no {META_TABLE} table: its schema is older than this "
+            f"the database has no {missing} table: its schema is older than this "
             "tomqueue; run `tomqueue migrate`"
         ) from exc

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
+    Double,
     Index,
     Integer,
     MetaData,
@@ -14,6 +16,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
@@ -74,4 +77,46 @@ meta = Table(
     metadata,
     Column("key", Text, primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+HISTORY_TABLE = "tomqueue_job_history"
+
+# what a job reported and how it ended (migration 0004): written by the statement that
+# deletes a succeeded job or fails one for good, and upserted by progress reports while it
+# runs; kept until expires_at (status_ttl after the end; max_run_time + status_ttl after
+# a running job's last report), then purged by the deferred leader
+history = Table(
+    HISTORY_TABLE,
+    metadata,
+    Column("job_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("class_name", Text, nullable=True),
+    Column("queue", Text, nullable=True),
+    Column("priority", Integer, nullable=True),
+    Column("enqueued_at", DateTime(timezone=True), nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("attempts", Integer, nullable=True),
+    # 'succeeded' | 'failed' once the job has ended, NULL while it runs
+    Column("outcome", Text, nullable=True),
+    Column("duration_seconds", Double, nullable=True),
+    Column("progress_value", BigInteger, nullable=True),
+    Column("progress_total", BigInteger, nullable=True),
+    Column("fields", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint(
+        "outcome IS NULL OR outcome IN ('succeeded', 'failed')",
+        name="tomqueue_job_history_outcome",
+    ),
+)
+
+Index(
+    "ix_tomqueue_job_history_expires_at",
+    history.c.expires_at,
+    postgresql_where=text("expires_at IS NOT NULL"),
+)
+Index(
+    "ix_tomqueue_job_history_finished_at",
+    history.c.finished_at,
+    postgresql_where=text("finished_at IS NOT NULL"),
 )

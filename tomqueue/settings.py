@@ -43,6 +43,9 @@ _DURATION_BOUNDS: dict[str, tuple[float, float]] = {
     "early_ack_after": (0, _DAY),
     "lease_timeout": (2, 3600),
     "timeout_grace": (0, _DAY),
+    # how long a finished job's status stays readable: a year at most
+    "status_ttl": (0, 366 * _DAY),
+    "status_throttle": (0, _DAY),
 }
 
 
@@ -84,6 +87,11 @@ class Settings:
     # After a job overruns max_run_time, how long its thread has to end (JobTimeout is
     # raised in it) before the worker process exits so that its lease dies with it.
     timeout_grace: timedelta = timedelta(seconds=10)
+    # How long a finished job's status (``tomqueue.status``) stays readable, unless its
+    # class sets ``status_ttl``; and how often a running job's progress.increment() and
+    # decrement() may write (assignments and status.update write at once).
+    status_ttl: timedelta = timedelta(seconds=86400)
+    status_throttle: timedelta = timedelta(seconds=1)
 
     def __post_init__(self) -> None:
         # frozen: the normalised values are written with object.__setattr__, once, here
@@ -159,6 +167,8 @@ _DURATION_ENV_NAMES = {
     "TOMQUEUE_ORPHAN_GRACE": "orphan_grace",
     "TOMQUEUE_LEASE_TIMEOUT": "lease_timeout",
     "TOMQUEUE_TIMEOUT_GRACE": "timeout_grace",
+    "TOMQUEUE_STATUS_TTL": "status_ttl",
+    "TOMQUEUE_STATUS_THROTTLE": "status_throttle",
 }
 
 

@@ -20,13 +20,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import libpq
+from tests.conftest import libpq, wait_until
 from tomqueue.admission import Admission
 from tomqueue.database import ADVISORY_NAMESPACE
 from tomqueue.fakes import InMemoryJobStore
+from tomqueue.job_status import JobStatus
 from tomqueue.ports import EnqueueStorePort, WorkerStorePort
+from tomqueue.progress import StatusReport
 from tomqueue.snapshot import JobSnapshot
-from tomqueue.store.values import NewJob
+from tomqueue.store.values import Ended, NewJob
 
 HOLDER, OTHER = "host pid:1 key:11 run:1", "host pid:2 key:22 run:1"
 HOLDER_KEY, OTHER_KEY = 11, 22
@@ -43,6 +45,7 @@ class Backend:
     now: Callable[[], datetime]
     in_transaction: Callable[[], contextlib.AbstractContextManager[Any]]
     hold_lease: Callable[[int], None]
+    status: Callable[[int], JobStatus | None]
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -56,6 +59,7 @@ def _fake() -> Backend:
         now=store.now,
         in_transaction=lambda: contextlib.nullcontext(object()),
         hold_lease=store.hold_lease,
+        status=store.status,
     )
 
 
@@ -69,6 +73,7 @@ def _real(tq: Any) -> Backend:
         now=app.store.admin.db_now,
         in_transaction=app.engine.begin,
         hold_lease=lambda key: None,
+        status=app.store.status.read,
     )
 
     def hold_lease(key: int) -> None:
@@ -275,3 +280,41 @@ def test_fail_held_fails_the_row_for_good_without_counting_a_run(backend):
     assert after.last_error == "unknown class\\x00"
     assert after.locked_by is None and after.lock_key is None and after.run_at == row.run_at
     assert backend.get(row.id) == after
+
+
+# -- the history row behind tomqueue.status ---------------------------------------------
+
+
+def test_a_run_reports_while_it_holds_the_row_and_its_delete_completes_it(backend):
+    row = one_due(backend)
+    assert backend.status(row.id) == JobStatus(row.id, "queued")
+    locked(backend, row)
+    assert backend.status(row.id) == JobStatus(row.id, "working")
+    report = StatusReport(2, 8, {"step": "B"})
+    assert backend.worker.write_status(row.id, OTHER, "C", report) is False  # not its run
+    assert backend.worker.write_status(row.id, HOLDER, "C", report) is True
+    assert backend.status(row.id) == JobStatus(row.id, "working", 2, 8, {"step": "B"})
+    final = Ended("C", 3600.0, StatusReport(8, None, None))  # total and fields kept
+    assert backend.worker.delete_succeeded(row.id, HOLDER, final) is True
+    assert backend.status(row.id) == JobStatus(row.id, "completed", 8, 8, {"step": "B"})
+    assert backend.worker.write_status(row.id, HOLDER, "C", report) is False  # gone
+
+
+def test_a_job_failed_for_good_is_failed_and_a_retry_is_queued(backend):
+    first, second = backend.enqueue.insert_committed([new(), new()])
+    locked(backend, first)
+    backend.worker.write_status(first.id, HOLDER, "C", StatusReport(None, None, {"at": 1}))
+    retry_at = backend.now() + timedelta(hours=1)
+    backend.worker.record_failure(first.id, HOLDER, 1, "boom", retry_at, Ended("C", 60.0))
+    assert backend.status(first.id) == JobStatus(first.id, "queued", fields={"at": 1})
+    locked(backend, second)
+    backend.worker.fail_held(second.id, HOLDER, "unknown class", Ended("X", 60.0))
+    assert backend.status(second.id) == JobStatus(second.id, "failed")
+
+
+def test_an_expired_or_unknown_status_is_none(backend):
+    row = one_due(backend)
+    locked(backend, row)
+    backend.worker.delete_succeeded(row.id, HOLDER, Ended("C", 0.001))
+    wait_until(lambda: backend.status(row.id) is None, timeout=5, message="expiry")
+    assert backend.status(987_654) is None

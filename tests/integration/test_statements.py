@@ -1,4 +1,5 @@
-"""Database round trips per job, counted: the worker's hot path is two statements."""
+"""Database round trips per job, counted: the worker's hot path is two statements, the
+success delete recording the job's history row (tomqueue.status) in the same one."""
 
 from contextlib import contextmanager
 from datetime import timedelta
@@ -39,8 +40,48 @@ def test_a_successful_job_costs_two_statements_and_no_transaction(tq, run_worker
     executor._on_driver = through_driver
     run_worker(concurrency=2)
     wait_until(lambda: all(tq.job(i) is None for i in ids), timeout=30)
-    locks = [s for s in statements if s.lstrip().startswith("UPDATE tomqueue_jobs SET locked_at")]
-    deletes = [s for s in statements if s.lstrip().startswith("DELETE FROM tomqueue_jobs")]
+    locks = [s for s in statements if "UPDATE tomqueue_jobs SET locked_at" in s]
+    deletes = [s for s in statements if "DELETE FROM tomqueue_jobs" in s]
+    assert all("INSERT INTO tomqueue_job_history" in s for s in deletes)
     assert len(locks) == 50 and len(deletes) == 50
     assert len(statements) == 100, statements[:5]
     assert not any(in_transaction)  # autocommit: no BEGIN/COMMIT round trips
+    history = tq.sql("SELECT outcome, count(*) FROM tomqueue_job_history GROUP BY outcome")
+    assert history == [("succeeded", 50)]
+
+
+def test_a_batch_of_deletes_is_one_statement_that_records_every_history_row(tq):
+    from tomqueue.progress import StatusReport
+    from tomqueue.store.values import Ended, NewJob
+    from tomqueue.store.worker import DeleteRequest
+
+    store = default_app().store
+    rows = store.enqueue.insert_committed([NewJob("{}", 0, None, None)] * 3)
+    for n, row in enumerate(rows):
+        store.worker.lock_for_run(row.id, row.digest, f"w run:{n}", 5)
+    sent: list[str] = []
+    on_driver = store.executor._on_driver
+
+    @contextmanager
+    def through_driver(sql, params):
+        sent.append(sql)
+        with on_driver(sql, params) as cursor:
+            yield cursor
+
+    store.executor._on_driver = through_driver
+    requests = [
+        DeleteRequest(rows[0].id, "w run:0", Ended("A", 60.0, StatusReport(5, 10, {"k": 1}))),
+        DeleteRequest(rows[1].id, "w run:1", Ended("B", 120.0)),
+        DeleteRequest(rows[2].id, "not the holder", Ended("C", 60.0)),
+    ]
+    assert store.worker._delete_many(requests) == [True, True, False]
+    assert len(sent) == 1
+    history = tq.sql(
+        "SELECT job_id, class_name, progress_value, progress_total, fields,"
+        " expires_at - finished_at FROM tomqueue_job_history ORDER BY job_id"
+    )
+    assert history == [
+        (rows[0].id, "A", 5, 10, {"k": 1}, timedelta(seconds=60)),
+        (rows[1].id, "B", None, None, {}, timedelta(seconds=120)),
+    ]
+    assert tq.job(rows[2].id) is not None

@@ -23,9 +23,11 @@ PURE_MODULES = [
     "tomqueue.errors",
     "tomqueue.handler",
     "tomqueue.job",
+    "tomqueue.job_status",
     "tomqueue.middleware",
     "tomqueue.ports",
     "tomqueue.priority",
+    "tomqueue.progress",
     "tomqueue.settings",
     "tomqueue.snapshot",
     "tomqueue.verdicts",
@@ -54,6 +56,9 @@ def test_the_package_face_still_offers_the_public_names():
     from tomqueue.middleware import Chain
 
     assert tomqueue.Chain is Chain
+    from tomqueue.job_status import JobStatus, status
+
+    assert tomqueue.status is status and tomqueue.JobStatus is JobStatus
     with pytest.raises(AttributeError):
         _ = tomqueue.no_such_name  # type: ignore[attr-defined]
 

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 MAX_HELD = 50_000
 RELEASE_BATCH = 500
+PURGE_BATCH = 1000  # expired status rows deleted per statement
+PURGE_BATCHES = 3  # statements per sweep at most: the purge never holds up releases
 
 
 class DeferredManager:
@@ -63,6 +65,7 @@ class DeferredManager:
         self._next_leadership_check = 0.0
         self.sweeper = Sweeper(runtime)
         self.released_total = 0
+        self.purged_total = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -141,8 +144,27 @@ class DeferredManager:
         if now_mono >= self._next_sweep:
             self._next_sweep = now_mono + self.settings.sweep_interval.total_seconds()
             self.sweeper.sweep()
+            self._purge_history()
         self.consumer.run_once(time_limit=self._sleep_for())
         self._release_due()
+
+    def _purge_history(self) -> None:
+        """Delete expired status rows (tomqueue_job_history), a small batch per statement
+        and a few per sweep, so a backlog of them never delays a release."""
+        status = self.runtime.store.status
+        for _ in range(PURGE_BATCHES):
+            try:
+                purged = status.purge_expired(PURGE_BATCH)
+            except Exception as exc:
+                if is_connection_error(exc):
+                    raise
+                log.warning(
+                    "could not purge expired job statuses (%s: %s)", type(exc).__name__, exc
+                )
+                return
+            self.purged_total += purged
+            if purged < PURGE_BATCH:
+                return
 
     def _still_leading(self) -> bool:
         """Check the leadership once per check interval, whatever the poll interval: the

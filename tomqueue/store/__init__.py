@@ -1,9 +1,10 @@
-"""The job store: every SQL statement tomqueue runs against the jobs table, split by caller.
+"""The job store: every SQL statement tomqueue runs against its tables, split by caller.
 
 ``statements`` holds the SQL, ``executor`` the connections; each caller has its own small
 class (``EnqueueStore``, ``WorkerStore``, ``AdminStore``, ``OverviewStore``,
-``DeferredStore``, ``SweepStore``). Methods return ``JobSnapshot`` values, never live ORM
-objects, and each is one short transaction at most: none stays open while a job runs.
+``DeferredStore``, ``SweepStore``, ``StatusStore``). Methods return plain values
+(``JobSnapshot``, ``JobStatus``), never live ORM objects, and each is one short transaction
+at most: none stays open while a job runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tomqueue.store.deferred import DeferredStore
 from tomqueue.store.enqueue import EnqueueStore
 from tomqueue.store.executor import Executor
 from tomqueue.store.overview import OverviewStore
+from tomqueue.store.status import StatusStore
 from tomqueue.store.sweep import SweepStore
 from tomqueue.store.worker import WorkerStore
 
@@ -32,6 +34,7 @@ class JobStore:
         self.overview = OverviewStore(self.executor)
         self.deferred = DeferredStore(self.executor)
         self.sweep = SweepStore(self.executor)
+        self.status = StatusStore(self.executor)
 
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "EnqueueStore",
     "JobStore",
     "OverviewStore",
+    "StatusStore",
     "SweepStore",
     "WorkerStore",
 ]

@@ -1,4 +1,4 @@
-"""Every SQL statement tomqueue runs against the jobs table, each a named constant.
+"""Every SQL statement tomqueue runs against its tables, each a named constant.
 
 One parameter style, SQLAlchemy's ``:name``: every statement but the worker's hot ones runs
 through ``text()`` on a SQLAlchemy connection, so it keeps what SQLAlchemy gives for free
@@ -105,30 +105,161 @@ LOCK_ROW = f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :by,
 # hand back to the deferred path: the manager releases rows with no release
 UNRELEASE_ONE = "UPDATE tomqueue_jobs SET released_at = NULL WHERE id = :id"
 
+# -- the job's history row (tomqueue_job_history, migration 0004) --------------------------
+# Written by the statements that end a job (the success delete, a failure for good) and by
+# a running job's progress reports, so a job that reports nothing costs no statement more.
+# Every write computes the whole row (progress and fields not given are the stored ones,
+# read through a LEFT JOIN on the history row ``o``) and the upsert takes all of it.
+
+HISTORY_INSERT = """INSERT INTO tomqueue_job_history AS h (job_id, class_name, queue,
+        priority, enqueued_at, started_at, finished_at, attempts, outcome, duration_seconds,
+        progress_value, progress_total, fields, updated_at, expires_at)"""
+
+HISTORY_UPSERT = """ON CONFLICT (job_id) DO UPDATE SET class_name = EXCLUDED.class_name,
+        queue = EXCLUDED.queue, priority = EXCLUDED.priority,
+        enqueued_at = EXCLUDED.enqueued_at, started_at = EXCLUDED.started_at,
+        finished_at = EXCLUDED.finished_at, attempts = EXCLUDED.attempts,
+        outcome = EXCLUDED.outcome, duration_seconds = EXCLUDED.duration_seconds,
+        progress_value = EXCLUDED.progress_value, progress_total = EXCLUDED.progress_total,
+        fields = EXCLUDED.fields, updated_at = EXCLUDED.updated_at,
+        expires_at = EXCLUDED.expires_at"""
+
+
+def _ended(
+    src: str,
+    outcome: str,
+    attempts: str,
+    started: str,
+    cls: str,
+    ttl: str,
+    reported: tuple[str, str, str] = ("NULL", "NULL", "NULL"),
+) -> str:
+    """The history row of a job that ended, from the ended row ``src`` (its old locked_at
+    as ``started``); ``reported`` is the run's final (value, total, fields), NULL for a part
+    to keep as stored."""
+    value, total, fields = reported
+    return f"""{HISTORY_INSERT}
+    SELECT {src}.id, {cls}, {src}.queue, {src}.priority, {src}.created_at, {started}, now(),
+        {attempts}, '{outcome}', extract(epoch FROM now() - {started}),
+        COALESCE({value}, o.progress_value), COALESCE({total}, o.progress_total),
+        COALESCE({fields}, o.fields, '{{}}'), now(), now() + make_interval(secs => {ttl})
+    FROM {src} LEFT JOIN tomqueue_job_history o ON o.job_id = {src}.id"""
+
+
+_DELETE_ONE_HISTORY = _ended(
+    "d",
+    "succeeded",
+    attempts="d.attempts + 1",
+    started="d.locked_at",
+    cls="CAST(:class AS text)",
+    ttl=":ttl",
+    reported=("CAST(:value AS bigint)", "CAST(:total AS bigint)", "CAST(:fields AS jsonb)"),
+)
+_DELETE_MANY_HISTORY = _ended(
+    "d",
+    "succeeded",
+    attempts="d.attempts + 1",
+    started="d.locked_at",
+    cls="d.class_name",
+    ttl="d.ttl",
+    reported=("d.pvalue", "d.ptotal", "CAST(d.pfields AS jsonb)"),
+)
+_FAILED_HISTORY = _ended(
+    "u",
+    "failed",
+    attempts="u.attempts",
+    started="u.started_at",
+    cls="CAST(:class AS text)",
+    ttl=":ttl",
+)
+
 # locked_by names the attempt ("host pid:1 key:2 run:3"), not only the process: a run
 # whose row was taken over and run again (by this worker or another) can never delete or
-# fail the row under the new run.
-DELETE_HELD = "DELETE FROM tomqueue_jobs WHERE id = :id AND locked_by = :by"
+# fail the row under the new run. The same statement records the job's history row
+# (outcome 'succeeded', kept for :ttl seconds, the run's last report): one statement per
+# job, as before the history existed.
+DELETE_HELD = f"""WITH d AS (
+        DELETE FROM tomqueue_jobs WHERE id = :id AND locked_by = :by
+        RETURNING id, queue, priority, created_at, locked_at, attempts)
+    {_DELETE_ONE_HISTORY}
+    {HISTORY_UPSERT}"""
 
-# DELETE_HELD for several finished jobs at once: each row only if its attempt still holds it
-DELETE_MANY_HELD = """DELETE FROM tomqueue_jobs j
-    USING unnest(CAST(:ids AS bigint[]), CAST(:holders AS text[])) AS r(job_id, holder)
-    WHERE j.id = r.job_id AND j.locked_by = r.holder
-    RETURNING j.id, j.locked_by"""
+# DELETE_HELD for several finished jobs at once: each row only if its attempt still holds
+# it; returns the (id, locked_by) of the rows deleted
+DELETE_MANY_HELD = f"""WITH r AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:holders AS text[]),
+                             CAST(:classes AS text[]), CAST(:ttls AS double precision[]),
+                             CAST(:pvalues AS bigint[]), CAST(:ptotals AS bigint[]),
+                             CAST(:pfields AS text[]))
+            AS r(job_id, holder, class_name, ttl, pvalue, ptotal, pfields)),
+    d AS (
+        DELETE FROM tomqueue_jobs j USING r
+        WHERE j.id = r.job_id AND j.locked_by = r.holder
+        RETURNING j.id, j.locked_by, j.queue, j.priority, j.created_at, j.locked_at,
+            j.attempts, r.class_name, r.ttl, r.pvalue, r.ptotal, r.pfields),
+    hist AS ({_DELETE_MANY_HISTORY}
+        {HISTORY_UPSERT})
+    SELECT id, locked_by FROM d"""
 
-# carries out tomqueue.plans.plan_failure: :run_at NULL keeps the row's own run_at
-RECORD_FAILURE = f"""UPDATE tomqueue_jobs SET attempts = :attempts, last_error = :error,
-        run_at = COALESCE(:run_at, run_at),
-        failed_at = CASE WHEN :fail_now THEN now() END,
-        released_at = NULL, crashes = 0,
-        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
-    WHERE id = :id AND locked_by = :by RETURNING {COLUMNS}"""
+# carries out tomqueue.plans.plan_failure: :run_at NULL keeps the row's own run_at; a
+# failure for good (:fail_now) records the history row (outcome 'failed') in the same
+# statement. ``old`` is read for the locked_at the UPDATE clears (the run's start).
+RECORD_FAILURE = f"""WITH old AS (
+        SELECT id, locked_at FROM tomqueue_jobs WHERE id = :id AND locked_by = :by),
+    u AS (
+        UPDATE tomqueue_jobs j SET attempts = :attempts, last_error = :error,
+            run_at = COALESCE(:run_at, j.run_at),
+            failed_at = CASE WHEN :fail_now THEN now() END,
+            released_at = NULL, crashes = 0,
+            locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+        FROM old WHERE j.id = old.id AND j.locked_by = :by
+        RETURNING {J_COLUMNS}, old.locked_at AS started_at),
+    hist AS ({_FAILED_HISTORY}
+        WHERE u.failed_at IS NOT NULL
+        {HISTORY_UPSERT})
+    SELECT * FROM u"""
 
-FAIL_HELD = f"""UPDATE tomqueue_jobs SET last_error = :error,
-        attempts = GREATEST(attempts, 1),
-        failed_at = now(), locked_at = NULL, locked_by = NULL,
-        lock_key = NULL, updated_at = now()
-    WHERE id = :id AND locked_by = :by RETURNING {COLUMNS}"""
+FAIL_HELD = f"""WITH old AS (
+        SELECT id, locked_at FROM tomqueue_jobs WHERE id = :id AND locked_by = :by),
+    u AS (
+        UPDATE tomqueue_jobs j SET last_error = :error,
+            attempts = GREATEST(j.attempts, 1),
+            failed_at = now(), locked_at = NULL, locked_by = NULL,
+            lock_key = NULL, updated_at = now()
+        FROM old WHERE j.id = old.id AND j.locked_by = :by
+        RETURNING {J_COLUMNS}, old.locked_at AS started_at),
+    hist AS ({_FAILED_HISTORY}
+        {HISTORY_UPSERT})
+    SELECT * FROM u"""
+
+# a running job's report (tomqueue.progress): only while this attempt holds the row. The
+# row has no outcome until the job ends; it expires :keep seconds after the last report
+# (the class's max_run_time plus its status TTL: never while the run may go on), so a job
+# deleted by a person mid-run, or never run again, does not leave it behind for ever
+WRITE_STATUS = f"""{HISTORY_INSERT}
+    SELECT j.id, CAST(:class AS text), j.queue, j.priority, j.created_at, j.locked_at, NULL,
+        j.attempts + 1, NULL, NULL,
+        COALESCE(CAST(:value AS bigint), o.progress_value),
+        COALESCE(CAST(:total AS bigint), o.progress_total),
+        COALESCE(CAST(:fields AS jsonb), o.fields, '{{}}'), now(),
+        now() + make_interval(secs => :keep)
+    FROM tomqueue_jobs j LEFT JOIN tomqueue_job_history o ON o.job_id = j.id
+    WHERE j.id = :id AND j.locked_by = :by AND j.failed_at IS NULL
+    {HISTORY_UPSERT}"""
+
+# what tomqueue.job_status.derive_state needs, and the report, in one read
+READ_STATUS = """SELECT j.id IS NOT NULL AS in_jobs, j.failed_at IS NOT NULL AS failed,
+        j.locked_by IS NOT NULL AS locked, h.job_id IS NOT NULL AS in_history, h.outcome,
+        COALESCE(h.expires_at <= now(), false) AS expired,
+        h.progress_value, h.progress_total, h.fields
+    FROM (SELECT CAST(:id AS bigint) AS id) q
+    LEFT JOIN tomqueue_jobs j ON j.id = q.id
+    LEFT JOIN tomqueue_job_history h ON h.job_id = q.id"""
+
+# the deferred leader's purge: a small batch at a time, never waiting on a locked row
+PURGE_HISTORY = """DELETE FROM tomqueue_job_history WHERE job_id IN (
+        SELECT job_id FROM tomqueue_job_history WHERE expires_at <= now()
+        ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED)"""
 
 # -- operators ----------------------------------------------------------------------------
 

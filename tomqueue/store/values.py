@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from tomqueue.admission import Admission
+from tomqueue.progress import StatusReport
 from tomqueue.snapshot import JobSnapshot
 
 Record = Mapping[str, Any]
@@ -115,6 +116,21 @@ class LockResult:
     admission: Admission
     row: JobSnapshot | None
     db_now: datetime
+
+
+DEFAULT_STATUS_TTL = 86400.0
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What a statement that ends a job (deletes it after success, fails it for good)
+    records in the job's history row beyond the row's own columns: the class name (as
+    decoded from the handler), how long the status stays readable, and the run's last
+    report (None: keep what the run wrote while it ran)."""
+
+    class_name: str | None = None
+    ttl_seconds: float = DEFAULT_STATUS_TTL
+    report: StatusReport | None = None
 
 
 def snapshot_from(record: Record) -> JobSnapshot:

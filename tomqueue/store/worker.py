@@ -1,7 +1,8 @@
 """WorkerStore: the worker's statements per job: lock, then delete or record the failure.
 
 The success path is two autocommit statements on the slot thread's own connection
-(``Executor.hot_rows``, ``hot_count``); anything unusual takes a short transaction. No
+(``Executor.hot_rows``, ``hot_count``), the delete also writing the job's history row;
+anything unusual takes a short transaction. No
 transaction stays open while a job runs: the lock is the row's locked_by/lock_key, backed
 by the worker's live advisory lock.
 """
@@ -15,10 +16,11 @@ from datetime import datetime
 from tomqueue.admission import Admission, admit
 from tomqueue.error_text import storable
 from tomqueue.plans import plan_failure
+from tomqueue.progress import StatusReport
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import statements as sql
 from tomqueue.store.executor import Executor, Params
-from tomqueue.store.values import LockResult, snapshot_from
+from tomqueue.store.values import DEFAULT_STATUS_TTL, Ended, LockResult, snapshot_from
 from tomqueue.worker.group_call import GroupCall
 
 
@@ -28,6 +30,16 @@ class LockRequest:
     digest: str
     locked_by: str
     lease_key: int
+
+
+@dataclass(frozen=True)
+class DeleteRequest:
+    job_id: int
+    locked_by: str
+    ended: Ended
+
+
+NOTHING_TO_ADD = Ended()
 
 
 class WorkerStore:
@@ -44,9 +56,7 @@ class WorkerStore:
         self._lock_group: GroupCall[LockRequest, LockResult | None] = GroupCall(
             self._lock_many, max_batch
         )
-        self._delete_group: GroupCall[tuple[int, str], bool] = GroupCall(
-            self._delete_many, max_batch
-        )
+        self._delete_group: GroupCall[DeleteRequest, bool] = GroupCall(self._delete_many, max_batch)
 
     def batching(self) -> dict[str, tuple[int, int]]:
         """(statements, jobs) for the grouped lock and delete so far: how much grouping saved."""
@@ -115,21 +125,40 @@ class WorkerStore:
                 return LockResult(decision, snapshot_from(locked), db_now)
             return LockResult(decision, row, db_now)
 
-    def delete_succeeded(self, job_id: int, locked_by: str) -> bool:
-        """Delete a finished job, if this attempt still holds it."""
-        return self._delete_group((job_id, locked_by))
+    def delete_succeeded(self, job_id: int, locked_by: str, ended: Ended | None = None) -> bool:
+        """Delete a finished job, if this attempt still holds it, and record its history
+        row (outcome 'succeeded') in the same statement."""
+        return self._delete_group(DeleteRequest(job_id, locked_by, ended or NOTHING_TO_ADD))
 
-    def _delete_many(self, requests: Sequence[tuple[int, str]]) -> list[bool]:
+    def _delete_many(self, requests: Sequence[DeleteRequest]) -> list[bool]:
         if len(requests) == 1:
-            ((job_id, locked_by),) = requests
-            params: Params = {"id": job_id, "by": locked_by}
+            (one,) = requests
+            report = one.ended.report
+            params: Params = {
+                "id": one.job_id,
+                "by": one.locked_by,
+                "class": one.ended.class_name,
+                "ttl": one.ended.ttl_seconds,
+                "value": report.value if report else None,
+                "total": report.total if report else None,
+                "fields": report.fields_json() if report else None,
+            }
             return [self._executor.hot_count(sql.DELETE_HELD, params) > 0]
-        params = {"ids": [i for i, _ in requests], "holders": [h for _, h in requests]}
+        reports = [r.ended.report for r in requests]
+        params = {
+            "ids": [r.job_id for r in requests],
+            "holders": [r.locked_by for r in requests],
+            "classes": [r.ended.class_name for r in requests],
+            "ttls": [r.ended.ttl_seconds for r in requests],
+            "pvalues": [rep.value if rep else None for rep in reports],
+            "ptotals": [rep.total if rep else None for rep in reports],
+            "pfields": [rep.fields_json() if rep else None for rep in reports],
+        }
         deleted = {
             (rec["id"], rec["locked_by"])
             for rec in self._executor.hot_rows(sql.DELETE_MANY_HELD, params)
         }
-        return [request in deleted for request in requests]
+        return [(r.job_id, r.locked_by) in deleted for r in requests]
 
     def record_failure(
         self,
@@ -138,10 +167,13 @@ class WorkerStore:
         attempts: int,
         last_error: str,
         run_at: datetime | None,
+        ended: Ended | None = None,
     ) -> JobSnapshot | None:
         """Unlock after a failed attempt: reschedule at ``run_at``, or fail for good if None
-        (the rule is ``tomqueue.plans.plan_failure``; this only writes it)."""
+        (the rule is ``tomqueue.plans.plan_failure``; this only writes it). A failure for
+        good records the job's history row (outcome 'failed') in the same statement."""
         plan = plan_failure(attempts, last_error, run_at)
+        ended = ended or NOTHING_TO_ADD
         params = {
             "id": job_id,
             "by": locked_by,
@@ -149,13 +181,46 @@ class WorkerStore:
             "error": plan.last_error,
             "run_at": plan.run_at,
             "fail_now": plan.fail_now,
+            "class": ended.class_name,
+            "ttl": ended.ttl_seconds,
         }
         rows = self._executor.hot_text(sql.RECORD_FAILURE, params).records
         return snapshot_from(rows[0]) if rows else None
 
-    def fail_held(self, job_id: int, locked_by: str, last_error: str) -> JobSnapshot | None:
+    def fail_held(
+        self, job_id: int, locked_by: str, last_error: str, ended: Ended | None = None
+    ) -> JobSnapshot | None:
         """Fail a job this attempt holds for good, without running it (unknown class, a
-        bad handler, poison, attempts used up by crashes): no retries, kept for a person."""
-        params = {"id": job_id, "by": locked_by, "error": storable(last_error)}
+        bad handler, poison, attempts used up by crashes): no retries, kept for a person;
+        its history row says 'failed'."""
+        ended = ended or NOTHING_TO_ADD
+        params = {
+            "id": job_id,
+            "by": locked_by,
+            "error": storable(last_error),
+            "class": ended.class_name,
+            "ttl": ended.ttl_seconds,
+        }
         rows = self._executor.write(sql.FAIL_HELD, params).records
         return snapshot_from(rows[0]) if rows else None
+
+    def write_status(
+        self,
+        job_id: int,
+        locked_by: str,
+        class_name: str,
+        report: StatusReport,
+        keep_seconds: float = DEFAULT_STATUS_TTL,
+    ) -> bool:
+        """Upsert a running job's report into its history row, if this attempt still holds
+        the job (a pooled connection: the job's thread is not a slot's hot one)."""
+        params = {
+            "id": job_id,
+            "by": locked_by,
+            "class": class_name,
+            "value": report.value,
+            "total": report.total,
+            "fields": report.fields_json(),
+            "keep": keep_seconds,
+        }
+        return self._executor.autocommit(sql.WRITE_STATUS, params).rowcount > 0

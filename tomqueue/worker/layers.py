@@ -20,8 +20,10 @@ from tomqueue.errors import MalformedNotificationError
 from tomqueue.handler import decode_handler
 from tomqueue.job import Job, validate_job_class
 from tomqueue.ports import PublisherPort, WorkerStorePort
+from tomqueue.progress import RunStatus, StatusReport, attach, detach
 from tomqueue.settings import Settings
 from tomqueue.snapshot import JobSnapshot
+from tomqueue.store.values import Ended
 from tomqueue.verdicts import LockedVerdict, verdict_for_locked
 from tomqueue.wire import decode_notification
 from tomqueue.worker.context import WorkContext
@@ -201,19 +203,47 @@ class LockJob:
             )
         if ctx.delivery is not None:
             ctx.delivery.mark_locked()  # long jobs get their message acked early
-        outcome = call_next(ctx)
+        attach(job, lambda: self._run_status(ctx, row, job))
+        try:
+            outcome = call_next(ctx)
+        finally:
+            run = detach(job)
         if outcome is Outcome.STUCK:
             return outcome  # the job may still be running: the row stays locked
         if outcome is Outcome.SUCCEEDED:
+            # the run's last report rides on the delete, which records the history row
+            ended = self._ended(type(job), run.take_final() if run is not None else None)
             # delete, then (in Pop) ack: a crash between them gives a redelivery that
             # finds no row and is dropped
             self._db(
                 f"delete finished job {row.id}",
-                lambda: self.store.delete_succeeded(row.id, ctx.locked_by),
+                lambda: self.store.delete_succeeded(row.id, ctx.locked_by, ended),
                 forever=True,
             )
             return Outcome.SUCCEEDED
+        if run is not None:
+            run.flush()  # what the throttle held back, while the row is still ours
+            run.take_final()
         return self._record_failure(ctx, row, job)
+
+    def _run_status(self, ctx: WorkContext, row: JobSnapshot, job: Job) -> RunStatus:
+        """The run's progress and fields, written to its history row while it holds the
+        row (made only when the job first reports: tomqueue.progress.attach)."""
+        job_id, locked_by, job_class = row.id, ctx.locked_by, type(job)
+        class_name = job_class.class_name()
+        ttl = job_class.status_ttl_seconds(self.settings.status_ttl.total_seconds())
+        keep = job_class.max_run_time_seconds() + ttl  # never expires while it may run
+        return RunStatus(
+            lambda report: self.store.write_status(job_id, locked_by, class_name, report, keep),
+            throttle=self.settings.status_throttle.total_seconds(),
+        )
+
+    def _ended(self, job_class: type[Job] | None, report: StatusReport | None = None) -> Ended:
+        """What the statement ending the job adds to its history row."""
+        default_ttl = self.settings.status_ttl.total_seconds()
+        if job_class is None:
+            return Ended(None, default_ttl, report)
+        return Ended(job_class.class_name(), job_class.status_ttl_seconds(default_ttl), report)
 
     def _build_job(self, row: JobSnapshot) -> tuple[Job | None, str]:
         """The job object, or None and why it can never run here (no retries help)."""
@@ -228,9 +258,12 @@ class LockJob:
     def _refuse(self, ctx: WorkContext, row: JobSnapshot, job: Job | None, why: str) -> Outcome:
         """Fail the locked row for good without running it, and tell the job if we can."""
         log.error("job %s failed for good without running: %s", row.id, why.splitlines()[0])
+        ended = self._ended(type(job) if job is not None else None)
+        if job is None:
+            ended = Ended(row.class_name, ended.ttl_seconds)  # as the handler names it
         self._db(
             f"fail job {row.id}",
-            lambda: self.store.fail_held(row.id, ctx.locked_by, why),
+            lambda: self.store.fail_held(row.id, ctx.locked_by, why, ended),
             forever=True,
         )
         if job is not None:
@@ -248,9 +281,12 @@ class LockJob:
             run_at, problem = retry_time(job, now, attempts)
             if problem is not None:
                 error_text = f"{error_text}\n({problem})"
+        ended = self._ended(type(job))  # recorded only if it fails for good
         updated = self._db(
             f"record the failure of job {row.id}",
-            lambda: self.store.record_failure(row.id, ctx.locked_by, attempts, error_text, run_at),
+            lambda: self.store.record_failure(
+                row.id, ctx.locked_by, attempts, error_text, run_at, ended
+            ),
             forever=True,
         )
         if give_up:
