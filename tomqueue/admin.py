@@ -99,6 +99,8 @@ class Admin:
             return None
         details = job_dict(row, self._store.admin.db_now())
         details["level"] = level_for(row.priority, self.app.settings.priority_map).value
+        status = self.app.status(job_id)  # state, progress and fields the job reported
+        details["status"] = None if status is None else status.to_dict()
         return details
 
     def list_jobs(

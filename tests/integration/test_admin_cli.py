@@ -196,3 +196,24 @@ def test_stats_json_as_a_subprocess(tq):
     assert json.loads(result.stdout)["queued"] == 3
     empty = tq.cli("workers")
     assert empty.returncode == 0 and "no worker is running" in empty.stdout
+
+
+def test_show_includes_the_status_and_progress_the_job_reported(tq):
+    job_id = insert()[0]
+    tq.sql(
+        "INSERT INTO tomqueue_job_history (job_id, progress_value, progress_total, fields,"
+        ' updated_at) VALUES (%s, 4, 10, \'{"step": "B"}\', now())',
+        job_id,
+    )
+    shown = cli("show", job_id)
+    assert shown.exit_code == 0, shown.output
+    assert "queued, 4/10 (40%), step='B'" in shown.output
+    details = json.loads(cli("show", job_id, "--json").output)
+    assert details["status"] == {
+        "id": job_id,
+        "state": "queued",
+        "progress": 0.4,
+        "value": 4,
+        "total": 10,
+        "step": "B",
+    }

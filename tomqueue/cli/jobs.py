@@ -97,11 +97,28 @@ def show(job_id: int, as_json: bool) -> None:
     details.pop("level")
     details["queue"] = details["queue"] or f"{DEFAULT_QUEUE} (none named)"
     last_error = details.pop("last_error")
+    details["status"] = _status_line(details["status"])
     for name, value in details.items():
         click.echo(f"{name:<12} {'-' if value is None else value}")
     if last_error:
         click.echo("last_error:")
         click.echo(last_error)
+
+
+def _status_line(status: dict[str, object] | None) -> str | None:
+    """ "working, 40/100 (40%), step=B" from ``JobStatus.to_dict()``."""
+    if status is None:
+        return None
+    parts = [str(status["state"])]
+    value, total, progress = status["value"], status["total"], status["progress"]
+    if total is not None:
+        shown = f"{progress:.0%}" if isinstance(progress, float) else "?"
+        parts.append(f"{value}/{total} ({shown})")
+    elif value is not None:
+        parts.append(f"progress {value}")
+    fixed = {"id", "state", "progress", "value", "total"}
+    parts += [f"{key}={value!r}" for key, value in status.items() if key not in fixed]
+    return ", ".join(parts)
 
 
 def _act_on_ids(
