@@ -84,22 +84,73 @@ def check_long_running(tq, rows, result):
     assert result[0][1] == "app.Slow" and result[0][4] >= timedelta(minutes=45)
 
 
+def history(tq, class_name, outcome, finished_minutes_ago, seconds, waited_seconds):
+    """A history row as the worker's final statement writes it."""
+    tq.sql(
+        """INSERT INTO tomqueue_job_history (job_id, class_name, enqueued_at, started_at,
+            finished_at, outcome, duration_seconds, attempts, updated_at)
+        SELECT coalesce(max(job_id), 0) + 1, %s,
+            now() - make_interval(mins => %s, secs => %s + %s),
+            now() - make_interval(mins => %s, secs => %s),
+            now() - make_interval(mins => %s), %s, %s, 1, now()
+        FROM tomqueue_job_history""",
+        class_name, finished_minutes_ago, seconds, waited_seconds,
+        finished_minutes_ago, seconds, finished_minutes_ago, outcome, seconds,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def ran(tq):
+    """Jobs that ended: app.A fast and often, app.B slow, one old enough to be left out."""
+    for _ in range(4):
+        history(tq, "app.A", "succeeded", 5, 0.2, 1)
+    history(tq, "app.A", "failed", 5, 0.1, 1)
+    history(tq, "app.B", "succeeded", 130, 30.0, 60)
+    history(tq, "app.B", "succeeded", 130, 50.0, 120)
+    history(tq, "app.A", "succeeded", 60 * 30, 1.0, 1)  # 30 hours ago: outside the day
+
+
+def check_throughput(tq, rows, result):
+    # two hours with jobs (130 and 5 minutes ago are always in different hours), oldest first
+    assert [(r[1], r[2]) for r in result] == [(2, 0), (4, 1)]
+    assert result[0][0] < result[1][0]
+
+
+def check_slowest(tq, rows, result):
+    assert [r[0] for r in result] == ["app.B", "app.A"]
+    assert result[0][1] == 2 and result[0][4] == 50.0 and result[1][1] == 5
+
+
+def check_waiting(tq, rows, result):
+    assert [r[0] for r in result] == ["app.B", "app.A"]
+    assert result[0][3] == timedelta(seconds=120)
+
+
 CHECKS = {
     "Backlog by class and age": check_backlog,
     "Failures by error": check_failures,
     "Oldest due job per queue": check_oldest_due,
     "Jobs running longer than 30 minutes": check_long_running,
 }
+HISTORY_CHECKS = {
+    "Throughput per hour": check_throughput,
+    "Slowest classes": check_slowest,
+    "Time waiting before a worker took the job": check_waiting,
+}
 
 
 def test_every_query_on_the_page_has_a_check():
-    assert set(queries()) == set(CHECKS)
-    assert "## Throughput and history" in PAGE.read_text()
+    assert set(queries()) == set(CHECKS) | set(HISTORY_CHECKS)
 
 
 @pytest.mark.parametrize("heading", list(CHECKS))
 def test_reporting_query(tq, seeded, heading):
     CHECKS[heading](tq, seeded, run(tq, queries()[heading]))
+
+
+@pytest.mark.parametrize("heading", list(HISTORY_CHECKS))
+def test_history_query(tq, ran, heading):
+    HISTORY_CHECKS[heading](tq, None, run(tq, queries()[heading]))
 
 
 def test_queries_survive_a_handler_that_is_not_json(tq, seeded):
