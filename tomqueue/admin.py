@@ -27,15 +27,19 @@ from typing import Any
 
 from tomqueue.admin_results import (
     BulkReport,
+    DeferredInfo,
     JobPage,
     Outcome,
+    QueueInfo,
     RepublishReport,
     Result,
     RunningJob,
     Stats,
+    Throughput,
     WorkerInfo,
     job_dict,
     stats_from,
+    throughput_from,
     worker_name,
     workers_from,
 )
@@ -46,7 +50,7 @@ from tomqueue.deferred.leadership import leader_key
 from tomqueue.filters import Filter, State
 from tomqueue.job import PRIORITY_RANGE
 from tomqueue.notifications import notification_for
-from tomqueue.priority import level_for
+from tomqueue.priority import LEVELS_IN_ORDER, level_for
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import JobStore
 from tomqueue.store.values import ActionResult, BatchResult, Held
@@ -54,14 +58,17 @@ from tomqueue.store.values import ActionResult, BatchResult, Held
 __all__ = [
     "Admin",
     "BulkReport",
+    "DeferredInfo",
     "Filter",
     "JobPage",
     "Outcome",
+    "QueueInfo",
     "RepublishReport",
     "Result",
     "RunningJob",
     "State",
     "Stats",
+    "Throughput",
     "WorkerInfo",
     "job_dict",
     "worker_name",
@@ -91,6 +98,10 @@ class Admin:
 
     def get(self, job_id: int) -> JobSnapshot | None:
         return self._store.admin.get(job_id)
+
+    def db_now(self) -> datetime:
+        """The database's clock, by which job states are judged."""
+        return self._store.admin.db_now()
 
     def show(self, job_id: int) -> dict[str, Any] | None:
         """Everything about one job as ``job_dict`` gives it (None: no such job)."""
@@ -129,6 +140,30 @@ class Admin:
         leases = {lease.key: lease for lease in overview.leases(not_workers)}
         at, held = overview.held_rows()
         return workers_from(leases, held, at)
+
+    def deferred(self) -> DeferredInfo:
+        """The deferred managers: whose is the leader's lease now (None: no leader)."""
+        leases = self._store.overview.leases_of([leader_key(self.app.settings.prefix)])
+        return DeferredInfo(leases[0] if leases else None)
+
+    def throughput(
+        self, window: timedelta = timedelta(hours=1), bucket: timedelta = timedelta(minutes=1)
+    ) -> Throughput:
+        """Jobs that succeeded and failed for good per ``bucket`` over the last ``window``,
+        from the history table (kept for TOMQUEUE_STATUS_TTL)."""
+        at, rows = self._store.overview.throughput(window, bucket)
+        return throughput_from(rows, at, window, bucket)
+
+    def queues(self) -> list[QueueInfo]:
+        """This prefix's RabbitMQ queues, live: one per priority level and the deferred
+        manager's. Raises BrokerUnavailableError when RabbitMQ cannot be asked."""
+        topology = self.app.publisher.topology
+        names: dict[str, str | None] = {
+            topology.queue_for(level): level.value for level in LEVELS_IN_ORDER
+        }
+        names[topology.deferred_queue] = None
+        counts = self.app.publisher.queue_info(list(names))
+        return [QueueInfo(name, names[name], *counts[name]) for name in names]
 
     # -- acting on one job -----------------------------------------------------------------
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from tomqueue.filters import DEFAULT_QUEUE, Filter, State, state_of
 from tomqueue.priority import LEVELS_IN_ORDER, PriorityLevel, level_for
 from tomqueue.snapshot import JobSnapshot
-from tomqueue.store.values import Held, HeldRow, Lease, StateCounts, StatsRow
+from tomqueue.store.values import Held, HeldRow, Lease, StateCounts, StatsRow, ThroughputRow
+
+# the origin the database's date_bin buckets are aligned to (statements.THROUGHPUT)
+BUCKET_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class Result(StrEnum):
@@ -150,6 +153,75 @@ class WorkerInfo:
                 for job in self.jobs
             ],
         }
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Jobs that ended per time bucket over a trailing window, every bucket present."""
+
+    at: datetime  # the database clock at the read
+    bucket: timedelta
+    points: tuple[ThroughputRow, ...]  # oldest first; a bucket with no jobs counts 0
+
+    @property
+    def succeeded(self) -> int:
+        return sum(point.succeeded for point in self.points)
+
+    @property
+    def failed(self) -> int:
+        return sum(point.failed for point in self.points)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "bucket_seconds": self.bucket.total_seconds(),
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "points": [
+                {"at": p.bucket.isoformat(), "succeeded": p.succeeded, "failed": p.failed}
+                for p in self.points
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """One RabbitMQ queue of this prefix: ready messages and consumers attached now."""
+
+    name: str
+    level: str | None  # the priority level it serves; None for the deferred queue
+    ready: int  # messages waiting (not those delivered and unacked)
+    consumers: int
+
+
+@dataclass(frozen=True)
+class DeferredInfo:
+    """The deferred managers: the leader's lease if one is held (standbys hold none)."""
+
+    leader: Lease | None
+
+
+def bucket_start(moment: datetime, bucket: timedelta) -> datetime:
+    """The start of the bucket ``moment`` falls in, as the database's date_bin gives it."""
+    steps = (moment - BUCKET_ORIGIN) // bucket
+    return BUCKET_ORIGIN + steps * bucket
+
+
+def throughput_from(
+    rows: Iterable[ThroughputRow], at: datetime, window: timedelta, bucket: timedelta
+) -> Throughput:
+    """Every bucket from the one holding ``at - window`` to the one holding ``at``, with
+    the counts the database gave and zero where it gave none."""
+    if bucket <= timedelta(0) or window < bucket:
+        raise ValueError("the bucket must be positive and no longer than the window")
+    counted = {row.bucket: row for row in rows}
+    start, last = bucket_start(at - window, bucket), bucket_start(at, bucket)
+    points = []
+    moment = start
+    while moment <= last:
+        points.append(counted.get(moment, ThroughputRow(moment, 0, 0)))
+        moment += bucket
+    return Throughput(at, bucket, tuple(points))
 
 
 def worker_name(locked_by: str) -> str:

@@ -155,17 +155,21 @@ class Publisher:
 
     def queue_depths(self, levels: Sequence[PriorityLevel]) -> dict[PriorityLevel, int]:
         """Ready messages waiting in each level's queue (unacked ones are not counted)."""
+        names = {level: self.topology.queue_for(level) for level in levels}
+        counts = self.queue_info(list(names.values()))
+        return {level: counts[name][0] for level, name in names.items()}
+
+    def queue_info(self, queues: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """(ready messages, consumers) of each of this prefix's queues, asked passively: a
+        queue not declared yet is declared first, as every channel here does."""
         with self._lock:
             try:
                 channel = self._ensure_channel()
-                return {
-                    level: int(
-                        channel.queue_declare(
-                            self.topology.queue_for(level), passive=True
-                        ).method.message_count
-                    )
-                    for level in levels
-                }
+                info = {}
+                for name in queues:
+                    method = channel.queue_declare(name, passive=True).method
+                    info[name] = (int(method.message_count), int(method.consumer_count))
+                return info
             except BROKER_ERRORS as exc:
                 self._drop_connection()
                 raise BrokerUnavailableError(

@@ -2,7 +2,8 @@
 
 Every command that reads or changes jobs calls the admin service (``tomqueue.admin``);
 none writes SQL. The commands live in ``tomqueue.cli.jobs`` (jobs, show, retry, delete,
-reschedule, run-now, priority) and ``tomqueue.cli.overview`` (stats, workers).
+reschedule, run-now, priority), ``tomqueue.cli.overview`` (stats, workers) and
+``tomqueue.cli.dashboard`` (the web dashboard).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import click
 from tomqueue import migrate as migrations
 from tomqueue import prefix_binding
 from tomqueue.broker import BROKER_FAILURES
+from tomqueue.cli import dashboard as dashboard_commands
 from tomqueue.cli import jobs as job_commands
 from tomqueue.cli import overview as overview_commands
 from tomqueue.cli.common import EXIT_NOT_FOUND, EXIT_UNAVAILABLE, admin_call, database
@@ -77,7 +79,11 @@ def republish() -> None:
     )
 
 
-for _command in (*job_commands.COMMANDS, *overview_commands.COMMANDS):
+for _command in (
+    *job_commands.COMMANDS,
+    *overview_commands.COMMANDS,
+    *dashboard_commands.COMMANDS,
+):
     main.add_command(_command)
 
 

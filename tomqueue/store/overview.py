@@ -8,13 +8,21 @@ asks, not for every page view.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tomqueue.filters import Filter, filter_params
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import statements as sql
 from tomqueue.store.executor import Executor
-from tomqueue.store.values import HeldRow, Lease, Record, StateCounts, StatsRow, snapshots
+from tomqueue.store.values import (
+    HeldRow,
+    Lease,
+    Record,
+    StateCounts,
+    StatsRow,
+    ThroughputRow,
+    snapshots,
+)
 
 
 class OverviewStore:
@@ -50,6 +58,26 @@ class OverviewStore:
         """Every advisory lock held in tomqueue's namespace but ``not_workers``'s keys."""
         records = self._executor.read(sql.LIVE_LEASES, {"not_workers": list(not_workers)})
         return [Lease(int(r["key"]), r["since"], r["client_addr"]) for r in records]
+
+    def leases_of(self, keys: Sequence[int]) -> list[Lease]:
+        """The leases of ``keys`` that are held now (the deferred leader's, say)."""
+        records = self._executor.read(sql.LEASES_OF, {"keys": list(keys)})
+        return [Lease(int(r["key"]), r["since"], r["client_addr"]) for r in records]
+
+    def throughput(
+        self, window: timedelta, bucket: timedelta
+    ) -> tuple[datetime, list[ThroughputRow]]:
+        """The database clock, and the jobs that ended in each ``bucket`` of the trailing
+        ``window`` (succeeded and failed for good), oldest first; empty buckets absent."""
+        params = {
+            "window_seconds": window.total_seconds(),
+            "bucket_seconds": bucket.total_seconds(),
+        }
+        with self._executor.transaction() as tx:
+            db_now: datetime = tx.run(sql.DB_NOW).records[0]["now"]
+            records = tx.run(sql.THROUGHPUT, params).records
+        rows = [ThroughputRow(r["bucket"], int(r["succeeded"]), int(r["failed"])) for r in records]
+        return db_now, rows
 
     def _db_now(self) -> datetime:
         value: datetime = self._executor.read(sql.DB_NOW)[0]["now"]

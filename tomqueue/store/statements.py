@@ -395,14 +395,31 @@ HELD_ROWS = f"""SELECT j.id, j.lock_key, j.locked_by, j.locked_at, j.priority, j
 
 # every worker lease held in this database (idle workers too), with its session's start;
 # :not_workers are the other keys taken in the namespace (the deferred leader, migrations)
-LIVE_LEASES = f"""SELECT CAST(l.objid AS bigint) AS key, a.backend_start AS since,
+_ADVISORY_LEASES = f"""SELECT CAST(l.objid AS bigint) AS key, a.backend_start AS since,
         host(a.client_addr) AS client_addr
     FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.granted
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND l.classid = {ADVISORY_NAMESPACE}::oid AND l.objsubid = 2
+      AND l.classid = {ADVISORY_NAMESPACE}::oid AND l.objsubid = 2"""
+LIVE_LEASES = f"""{_ADVISORY_LEASES}
       AND NOT (CAST(l.objid AS bigint) = ANY(CAST(:not_workers AS bigint[])))
     ORDER BY key"""
+
+# the leases of the given keys only (the deferred leader's, for the dashboard)
+LEASES_OF = f"""{_ADVISORY_LEASES}
+      AND CAST(l.objid AS bigint) = ANY(CAST(:keys AS bigint[]))
+    ORDER BY key"""
+
+# jobs that ended per time bucket over a trailing window, from the history table (its
+# partial index on finished_at); buckets with none are absent (admin_results fills them)
+THROUGHPUT = """SELECT date_bin(make_interval(secs => :bucket_seconds), h.finished_at,
+            TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
+        count(*) FILTER (WHERE h.outcome = 'succeeded') AS succeeded,
+        count(*) FILTER (WHERE h.outcome = 'failed') AS failed
+    FROM tomqueue_job_history h
+    WHERE h.finished_at IS NOT NULL
+      AND h.finished_at >= now() - make_interval(secs => :window_seconds)
+    GROUP BY 1 ORDER BY 1"""
 
 DELETE_JOB = "DELETE FROM tomqueue_jobs WHERE id = :id"
 

@@ -101,6 +101,15 @@ class HeldRow:
 
 
 @dataclass(frozen=True)
+class ThroughputRow:
+    """How many jobs ended in one time bucket (from the history table)."""
+
+    bucket: datetime  # the bucket's start
+    succeeded: int
+    failed: int  # failed for good
+
+
+@dataclass(frozen=True)
 class Lease:
     """A worker lease held now: its advisory-lock key and its database session."""
 
