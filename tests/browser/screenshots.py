@@ -23,8 +23,8 @@ import psycopg
 import tomqueue
 from tests.browser.harness import chromium, served
 from tomqueue.admin import Admin
-from tomqueue.database import ADVISORY_NAMESPACE
 from tomqueue.dashboard import create_app
+from tomqueue.database import ADVISORY_NAMESPACE
 from tomqueue.default_app import default_app
 
 ROOT = Path(__file__).resolve().parents[2]
