@@ -233,8 +233,18 @@ def tq(template_database: str) -> Iterator[TestEnv]:
                 proc.wait()
         reset_configuration()
         try:
+            named = [
+                queue
+                for (queue,) in env.sql(
+                    "SELECT queue FROM tomqueue_jobs WHERE queue IS NOT NULL UNION "
+                    "SELECT queue FROM tomqueue_job_history WHERE queue IS NOT NULL"
+                )
+            ]
+        except Exception:
+            named = []
+        try:
             connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-            delete_topology(connection.channel(), Topology(env.prefix))
+            delete_topology(connection.channel(), Topology(env.prefix), named)
             connection.close()
         except Exception:
             pass

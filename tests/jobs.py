@@ -266,3 +266,9 @@ class Quiet(tomqueue.Job):
 
     def perform(self) -> None:
         pass
+
+
+class Billing(Record):
+    """A Record in the named queue ``billing`` (its class attribute)."""
+
+    queue_name = "billing"

@@ -51,6 +51,7 @@ from tomqueue.filters import Filter, State
 from tomqueue.job import PRIORITY_RANGE
 from tomqueue.notifications import notification_for
 from tomqueue.priority import LEVELS_IN_ORDER, level_for
+from tomqueue.queues import shown_queue
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import JobStore
 from tomqueue.store.values import ActionResult, BatchResult, Held
@@ -155,15 +156,20 @@ class Admin:
         return throughput_from(rows, at, window, bucket)
 
     def queues(self) -> list[QueueInfo]:
-        """This prefix's RabbitMQ queues, live: one per priority level and the deferred
-        manager's. Raises BrokerUnavailableError when RabbitMQ cannot be asked."""
+        """This prefix's RabbitMQ queues, live: the deferred manager's, then one per
+        priority level of the default queue and of each named queue jobs are in. Raises
+        BrokerUnavailableError when RabbitMQ cannot be asked."""
         topology = self.app.publisher.topology
-        names: dict[str, str | None] = {
-            topology.queue_for(level): level.value for level in LEVELS_IN_ORDER
-        }
-        names[topology.deferred_queue] = None
-        counts = self.app.publisher.queue_info(list(names))
-        return [QueueInfo(name, names[name], *counts[name]) for name in names]
+        named = self._store.worker.named_queues()
+        places: dict[str, tuple[str | None, str]] = {topology.deferred_queue: (None, "")}
+        for queue in [None, *named]:
+            for level in LEVELS_IN_ORDER:
+                places[topology.queue_for(level, queue)] = (level.value, shown_queue(queue))
+        counts = self.app.publisher.queue_info(list(places), named)
+        return [
+            QueueInfo(name, level, *counts[name], queue=queue)
+            for name, (level, queue) in places.items()
+        ]
 
     # -- acting on one job -----------------------------------------------------------------
 

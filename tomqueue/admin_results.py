@@ -192,6 +192,7 @@ class QueueInfo:
     level: str | None  # the priority level it serves; None for the deferred queue
     ready: int  # messages waiting (not those delivered and unacked)
     consumers: int
+    queue: str = "default"  # the named queue whose level it is ("default": no name)
 
 
 @dataclass(frozen=True)

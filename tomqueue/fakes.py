@@ -273,6 +273,22 @@ class InMemoryJobStore:
             self._end(job_id, "failed", replace(ended or Ended(), report=None))
             return failed
 
+    def hand_back(self, job_id: int, locked_by: str) -> bool:
+        """Unlock a held row unrun and leave it unannounced (another queue's job)."""
+        with self._lock:
+            row = self._rows.get(job_id)
+            if row is None or row.locked_by != locked_by or row.failed_at is not None:
+                return False
+            self._rows[job_id] = replace(
+                row,
+                locked_at=None,
+                locked_by=None,
+                lock_key=None,
+                released_at=None,
+                updated_at=self.now(),
+            )
+            return True
+
     # -- for tests --------------------------------------------------------------------------
 
     def get(self, job_id: int) -> JobSnapshot | None:

@@ -14,11 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from tomqueue.job import PRIORITY_RANGE
+from tomqueue.queues import DEFAULT_QUEUE  # filters mean queue IS NULL by it, as --queues does
 from tomqueue.snapshot import JobSnapshot
 
-DEFAULT_QUEUE = "default"
-"""The name by which filters mean jobs with no named queue (``queue IS NULL``), as
-``tomqueue-worker --queues`` does."""
+__all__ = ["DEFAULT_QUEUE", "Filter", "State", "filter_params", "like_escape", "state_of"]
 
 
 class State(StrEnum):

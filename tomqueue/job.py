@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from tomqueue.progress import Progress, StatusFields, run_status_of
+from tomqueue.queues import MAX_QUEUE_NAME, is_queue_name
 
 DEFAULT_MAX_ATTEMPTS = 25
 DEFAULT_MAX_RUN_TIME = 4 * 60 * 60.0
@@ -139,9 +140,11 @@ def validate_job_class(cls: type[Job]) -> None:
         raise ValueError(f"{name}.max_attempts must be at least 1, got {attempts}")
     _run_time_seconds(cls, cls.max_run_time)
     cls.status_ttl_seconds(default=1.0)
-    queue = cls.queue_name
-    if queue is not None and (not isinstance(queue, str) or not queue or len(queue) > 255):
-        raise TypeError(f"{name}.queue_name must be None or a string of 1 to 255 characters")
+    if cls.queue_name is not None and not is_queue_name(cls.queue_name):
+        raise TypeError(
+            f"{name}.queue_name must be None or a queue name (1 to {MAX_QUEUE_NAME} letters, "
+            f"digits or '_.:-'), got {cls.queue_name!r}"
+        )
     priority = cls.priority
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(f"{name}.priority must be an int, got {priority!r}")

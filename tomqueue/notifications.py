@@ -15,4 +15,5 @@ def notification_for(row: JobSnapshot, priority_map: Mapping[int, PriorityLevel]
         digest=row.digest,
         level=level_for(row.priority, priority_map),
         run_at=row.run_at,
+        queue=row.queue,
     )

@@ -74,6 +74,8 @@ class WorkerStorePort(Protocol):
         keep_seconds: float = ...,
     ) -> bool: ...
 
+    def hand_back(self, job_id: int, locked_by: str) -> bool: ...
+
 
 class EnqueueStorePort(Protocol):
     """What Persist writes (rows come back in the order given, with their ids), and how a

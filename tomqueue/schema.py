@@ -67,6 +67,11 @@ Index(
     jobs.c.released_at,
     postgresql_where=text("failed_at IS NULL AND locked_at IS NULL AND released_at IS NOT NULL"),
 )
+Index(
+    "ix_tomqueue_jobs_queue",
+    jobs.c.queue,
+    postgresql_where=text("queue IS NOT NULL"),
+)
 
 META_TABLE = "tomqueue_meta"
 

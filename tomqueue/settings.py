@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 from tomqueue.errors import ConfigurationError
 from tomqueue.priority import PriorityLevel
+from tomqueue.queues import QueueSelection
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://tomqueue@127.0.0.1:5432/tomqueue"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -92,6 +93,9 @@ class Settings:
     # decrement() may write (assignments and status.update write at once).
     status_ttl: timedelta = timedelta(seconds=86400)
     status_throttle: timedelta = timedelta(seconds=1)
+    # The named queues a worker takes jobs from (``tomqueue-worker --queues``); every
+    # queue by default. Given as a QueueSelection, or as text/names ("billing,default").
+    queues: QueueSelection = field(default_factory=QueueSelection.every)
 
     def __post_init__(self) -> None:
         # frozen: the normalised values are written with object.__setattr__, once, here
@@ -107,6 +111,7 @@ class Settings:
                 )
         for name, bounds in _DURATION_BOUNDS.items():
             object.__setattr__(self, name, _duration(name, getattr(self, name), bounds))
+        object.__setattr__(self, "queues", _queue_selection(self.queues))
         crashes = self.max_crashes
         if isinstance(crashes, bool) or not isinstance(crashes, int) or crashes < 1:
             raise ConfigurationError(
@@ -124,10 +129,27 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+def _queue_selection(value: object) -> QueueSelection:
+    """``queues`` as a QueueSelection, from one, from "a,b" text, or from a list of names."""
+    try:
+        if isinstance(value, QueueSelection):
+            return value
+        if value is None or isinstance(value, str):
+            return QueueSelection.parse(value)
+        if isinstance(value, list | tuple | set | frozenset):
+            return QueueSelection.of(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"queues: {exc}") from exc
+    raise ConfigurationError(
+        f'queues must be queue names ("billing,default" or a list), got {value!r}'
+    )
+
+
 _ENV_NAMES = {
     "TOMQUEUE_DATABASE_URL": "database_url",
     "TOMQUEUE_AMQP_URL": "amqp_url",
     "TOMQUEUE_PREFIX": "prefix",
+    "TOMQUEUE_QUEUES": "queues",
 }
 
 

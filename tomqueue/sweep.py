@@ -7,7 +7,8 @@ deferred manager runs a Sweeper):
 - unannounced rows: due rows nobody announced (broker down at enqueue, no deferred manager
   running), overdue by a few seconds: announced;
 - lost notifications: due, unlocked rows announced more than ``republish_after`` ago whose
-  message is no longer in their level's queue: announced again.
+  message is no longer in their RabbitMQ queue (a level of their named queue): announced
+  again.
 
 A queue is first in, first out: if the message at the head of a level's queue was announced
 after a row was, the row's own message has been taken already, so if the row is still
@@ -28,12 +29,13 @@ from typing import TYPE_CHECKING
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.errors import MalformedNotificationError
 from tomqueue.notifications import notification_for
-from tomqueue.priority import PriorityLevel, level_for
+from tomqueue.priority import level_for
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.wire import decode_notification
 
 if TYPE_CHECKING:  # the App makes these; they only need its type
     from tomqueue.app import App
+    from tomqueue.broker.publisher import QueuePlace
 
 log = logging.getLogger(__name__)
 
@@ -152,32 +154,34 @@ class Sweeper:
 
     def _republish_stale(self) -> int:
         after = self.settings.republish_after.total_seconds()
-        priorities = self.store.sweep.stale_priorities(after)
-        if not priorities:
+        places = self.store.sweep.stale_places(after)
+        if not places:
             return 0
-        by_level: dict[PriorityLevel, list[int]] = {}
-        for priority in priorities:
-            by_level.setdefault(level_for(priority, self.settings.priority_map), []).append(
-                priority
-            )
-        depths = self.runtime.publisher.queue_depths(list(by_level))
+        # each (level, named queue) is its own RabbitMQ queue, with its own head
+        by_place: dict[QueuePlace, list[int]] = {}
+        for queue, priority in places:
+            level = level_for(priority, self.settings.priority_map)
+            by_place.setdefault((level, queue), []).append(priority)
+        depths = self.runtime.publisher.queue_depths(list(by_place))
         republished = 0
-        for level, level_priorities in by_level.items():
-            before = self._announced_before_head(level, depths[level])
+        for place, place_priorities in by_place.items():
+            before = self._announced_before_head(place, depths[place])
             if isinstance(before, _Skip):
                 continue
-            rows = self.store.sweep.claim_stale(level_priorities, after, announced_before=before)
+            rows = self.store.sweep.claim_stale(
+                place_priorities, after, announced_before=before, queue=place[1]
+            )
             if rows:
                 self._announce(rows)
             republished += len(rows)
         return republished
 
-    def _announced_before_head(self, level: PriorityLevel, depth: int) -> datetime | _Skip | None:
+    def _announced_before_head(self, place: QueuePlace, depth: int) -> datetime | _Skip | None:
         """Rows announced before this instant have lost their message (None: any row, the
         queue is empty); SKIP when the head cannot tell this time."""
         if depth == 0:
             return None
-        body = self.runtime.publisher.peek_head(level)
+        body = self.runtime.publisher.peek_head(*place)
         if body is None:
             return None  # emptied meanwhile
         try:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from tomqueue.errors import MalformedNotificationError
 from tomqueue.priority import PriorityLevel
+from tomqueue.queues import is_queue_name
 
 WIRE_VERSION = 1
 CONTENT_TYPE = "application/vnd.tomqueue.notification+json"
@@ -17,12 +18,14 @@ MAX_MESSAGE_BYTES = 4096
 
 @dataclass(frozen=True)
 class Notification:
-    """ "Job ``job_id`` in the state ``digest`` is due at ``run_at`` on ``level``."""
+    """ "Job ``job_id`` in the state ``digest`` is due at ``run_at`` on ``level`` of its
+    named ``queue`` (None: the default queue)."""
 
     job_id: int
     digest: str
     level: PriorityLevel
     run_at: datetime
+    queue: str | None = None
 
 
 def encode_notification(note: Notification) -> bytes:
@@ -33,6 +36,8 @@ def encode_notification(note: Notification) -> bytes:
         "level": note.level.value,
         "run_at": note.run_at.astimezone(UTC).isoformat(timespec="microseconds"),
     }
+    if note.queue is not None:  # a default-queue message stays as it always was
+        document["queue"] = note.queue
     return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
 
@@ -75,6 +80,7 @@ def _decode(body: bytes) -> Notification:
     digest = document.get("digest")
     level = document.get("level")
     run_at = document.get("run_at")
+    queue = document.get("queue")
     if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 < job_id <= MAX_JOB_ID:
         raise MalformedNotificationError(
             f"job_id must be a positive 64-bit integer, got {_clip(repr(job_id))}"
@@ -99,4 +105,6 @@ def _decode(body: bytes) -> Notification:
         in_utc = parsed_run_at.astimezone(UTC)
     except OverflowError as exc:
         raise MalformedNotificationError(f"run_at is out of range: {_clip(run_at)}") from exc
-    return Notification(job_id, digest, parsed_level, in_utc)
+    if queue is not None and not is_queue_name(queue):
+        raise MalformedNotificationError(f"queue is not a queue name: {_clip(repr(queue))}")
+    return Notification(job_id, digest, parsed_level, in_utc, queue)

@@ -282,6 +282,20 @@ def test_fail_held_fails_the_row_for_good_without_counting_a_run(backend):
     assert backend.get(row.id) == after
 
 
+def test_hand_back_unlocks_the_held_row_unrun_and_leaves_it_unannounced(backend):
+    row = one_due(backend)
+    assert backend.worker.hand_back(row.id, HOLDER) is False  # not held
+    locked(backend, row)
+    assert backend.worker.hand_back(row.id, OTHER) is False  # not this attempt's
+    assert backend.worker.hand_back(row.id, HOLDER) is True
+    after = backend.get(row.id)
+    assert after is not None
+    assert after.locked_by is None and after.locked_at is None and after.lock_key is None
+    assert after.released_at is None  # to be announced again, to its own queue
+    assert after.attempts == row.attempts and after.digest == row.digest
+    assert backend.worker.hand_back(row.id, HOLDER) is False  # once
+
+
 # -- the history row behind tomqueue.status ---------------------------------------------
 
 

@@ -67,7 +67,7 @@ def test_the_sql_digest_equals_pythons_on_awkward_rows(tq):
     python = {row.id: store.admin.get(row.id).digest for row in rows}
     # the deferred manager's digests are the same SQL, read in bulk
     _, held = store.deferred.fetch_unreleased(1e12, 1000)
-    assert {job_id: digest for job_id, digest, _, _ in held} == python
+    assert {job_id: digest for job_id, digest, *_ in held} == python
     # and the session's time zone does not enter into it
     with psycopg.connect(libpq(tq.database_url), autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'Pacific/Chatham'")
@@ -194,7 +194,7 @@ def test_deferred_holds_unreleased_rows_in_run_at_order_and_marks_them(tq):
     )
     db_now, held = store.deferred.fetch_unreleased(3600, 100)
     assert abs(db_now - now) < timedelta(seconds=30)
-    assert [(i, d, r) for i, d, r, _ in held] == [
+    assert [(i, d, r) for i, d, r, *_ in held] == [
         (soon.id, soon.digest, soon.run_at),
         (late.id, late.digest, late.run_at),
     ]
@@ -224,10 +224,10 @@ def test_sweep_recovers_orphans_and_releases_stranded_and_unannounced_rows(tq):
     assert [r.id for r in store.sweep.claim_unannounced(10)] == [unannounced.id]
     tq.sql("UPDATE tomqueue_jobs SET released_at = now() - interval '1 hour', priority = 3 "
            "WHERE id = %s", stale.id)  # fmt: skip
-    assert store.sweep.stale_priorities(60) == [3]
+    assert store.sweep.stale_places(60) == [(None, 3)]
     assert (
         store.sweep.claim_stale([3], 60, announced_before=datetime.now(UTC) - timedelta(hours=2))
         == []
     )
     assert [r.id for r in store.sweep.claim_stale([3], 60)] == [stale.id]
-    assert store.sweep.stale_priorities(60) == []
+    assert store.sweep.stale_places(60) == []

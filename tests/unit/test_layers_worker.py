@@ -322,6 +322,24 @@ def test_lock_job_drops_a_job_another_live_attempt_holds(store):
     assert store.get(row.id).locked_by == "w2 run:9"
 
 
+@pytest.mark.parametrize(
+    ("serves", "queue", "runs"),
+    [("billing", None, False), ("default", "billing", False), ("billing", "billing", True)],
+)
+def test_lock_job_hands_back_a_job_of_a_queue_it_does_not_serve(store, serves, queue, runs):
+    [row] = store.insert_committed([NewJob(encode_handler(Recorded("q")), 0, None, queue)])
+    layer = LockJob(store, SETTINGS.replace(queues=serves), should_stop=lambda: False)
+    ran = returning(Outcome.SUCCEEDED)
+    outcome = layer(context_for(row), ran if runs else unreachable)
+    if runs:
+        assert outcome is Outcome.SUCCEEDED and store.get(row.id) is None
+        return
+    assert outcome is Outcome.DROPPED  # its message is acked: a sweep announces it again
+    after = store.get(row.id)
+    assert after is not None and after.locked_by is None and after.released_at is None
+    assert after.attempts == 0
+
+
 def test_lock_job_drops_stale_and_missing_notifications(store):
     row = add(store, Recorded("a"))
     stale = context_for(row)

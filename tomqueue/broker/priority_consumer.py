@@ -31,6 +31,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,13 +39,14 @@ import pika.spec
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from tomqueue.broker.connection import BROKER_ERRORS, connect
-from tomqueue.broker.topology import Topology, declare_topology
+from tomqueue.broker.topology import Topology, declare_named_queue, declare_topology
 from tomqueue.priority import LEVELS_IN_ORDER
 from tomqueue.settings import Settings
 from tomqueue.worker.handoff import (
     EARLY_ACK_CHECK_INTERVAL,
     AckFrame,
     EarlyAck,
+    FairHand,
     Settle,
     Subscription,
     early_ack,
@@ -71,6 +73,7 @@ class AmqpDelivery:
         body: bytes,
         redelivered: bool,
         rank: int,
+        queue: str | None = None,
     ) -> None:
         self.consumer = consumer
         self.channel = channel
@@ -79,6 +82,7 @@ class AmqpDelivery:
         self.body = body
         self.redelivered = redelivered
         self.rank = rank
+        self.queue = queue  # the named queue it came from (None: the default)
         self._settled = False
         self._lock = threading.Lock()
         self.locked_at: float | None = None
@@ -107,6 +111,11 @@ class AmqpDelivery:
             self.consumer.settle(self, ack=False, requeue=requeue)
 
 
+def _empty_hand() -> list[FairHand[AmqpDelivery]]:
+    """Per rank, highest first: the messages in hand, taken in turn by named queue."""
+    return [FairHand(lambda delivery: delivery.queue) for _ in LEVELS_IN_ORDER]
+
+
 def _held_lock() -> threading.Lock:
     lock = threading.Lock()
     lock.acquire()
@@ -129,6 +138,9 @@ class PriorityConsumer:
     def __init__(self, settings: Settings, concurrency: int = 1) -> None:
         self.settings = settings
         self.topology = Topology(settings.prefix)
+        # the named queues subscribed to (None: the default queue), in order; a worker
+        # serving every queue adds the names it finds (add_queues)
+        self.queues: list[str | None] = settings.queues.fixed_queues()
         self.prefetch = prefetch_for(concurrency)
         self.low_water = low_water_for(concurrency)
         self._connection: BlockingConnection | None = None
@@ -139,7 +151,8 @@ class PriorityConsumer:
         self._hand_lock = threading.Lock()
         self._wake_sent = False
         self._tag_rank: dict[str, int] = {}
-        self._in_hand: list[deque[AmqpDelivery]] = [deque() for _ in LEVELS_IN_ORDER]
+        self._tag_queue: dict[str, str | None] = {}
+        self._in_hand: list[FairHand[AmqpDelivery]] = _empty_hand()
         # per level: messages pushed on this connection whose ack or nack is not yet sent
         self._unsettled = [0 for _ in LEVELS_IN_ORDER]
         # delivery tags pushed on this channel whose ack or nack is not yet sent
@@ -215,7 +228,10 @@ class PriorityConsumer:
         connection = connect(self.settings)
         channel = connection.channel()
         declare_topology(channel, self.topology, self.settings.quorum_queues)
-        channel.basic_qos(prefetch_count=self.prefetch)  # per consumer, i.e. per level
+        for name in self.queues:
+            if name is not None:
+                declare_named_queue(channel, self.topology, name, self.settings.quorum_queues)
+        channel.basic_qos(prefetch_count=self.prefetch)  # per consumer: per level and queue
         self._generation += 1
         self._connection = connection
         self._channel = channel
@@ -257,20 +273,42 @@ class PriorityConsumer:
 
     def _forget_subscription(self) -> None:
         self._tag_rank = {}
+        self._tag_queue = {}
         self._outstanding = set()
         with self._hand_lock:
-            self._in_hand = [deque() for _ in LEVELS_IN_ORDER]
+            self._in_hand = _empty_hand()
             self._unsettled = [0 for _ in LEVELS_IN_ORDER]
 
+    def add_queues(self, names: Iterable[str]) -> None:
+        """Serve these named queues too (a worker serving every queue calls this with the
+        names it finds); a new one is declared and, while subscribed, consumed at once."""
+        new = [name for name in names if name not in self.queues]
+        if not new:
+            return
+        self.queues.extend(new)
+        channel = self._channel
+        if channel is None or not channel.is_open:
+            return  # connect() declares them and the next subscription takes them
+        for name in new:
+            declare_named_queue(channel, self.topology, name, self.settings.quorum_queues)
+        if self.subscribed:
+            self._consume(new)
+
     def _subscribe(self) -> None:
+        self._consume(self.queues)
+
+    def _consume(self, queues: Sequence[str | None]) -> None:
         channel = self._channel
         assert channel is not None
-        # highest level first, so that its messages are the first pushed
+        # highest level first, so that its messages are the first pushed; a level's
+        # messages from several named queues share its rank, taken in the order pushed
         for level in LEVELS_IN_ORDER:
-            tag = channel.basic_consume(
-                self.topology.queue_for(level), self._on_push, auto_ack=False
-            )
-            self._tag_rank[tag] = level.rank
+            for queue in queues:
+                tag = channel.basic_consume(
+                    self.topology.queue_for(level, queue), self._on_push, auto_ack=False
+                )
+                self._tag_rank[tag] = level.rank
+                self._tag_queue[tag] = queue
 
     def _unsubscribe(self) -> None:
         """Stop the pushes and give back what is in hand, for other workers to take."""
@@ -286,6 +324,7 @@ class PriorityConsumer:
         for delivery in given_back:
             delivery.nack(requeue=True)
         self._tag_rank = {}
+        self._tag_queue = {}
 
     def _on_push(
         self,
@@ -295,14 +334,24 @@ class PriorityConsumer:
         body: bytes,
     ) -> None:
         rank = self._tag_rank.get(method.consumer_tag, len(LEVELS_IN_ORDER) - 1)
-        delivery = self._track(channel, method, body, rank)
+        queue = self._tag_queue.get(method.consumer_tag)
+        delivery = self._track(channel, method, body, rank, queue)
         with self._hand_lock:
             self._in_hand[rank].append(delivery)
 
-    def _track(self, channel: BlockingChannel, method: Any, body: bytes, rank: int) -> AmqpDelivery:
+    def _track(
+        self, channel: BlockingChannel, method: Any, body: bytes, rank: int, queue: str | None
+    ) -> AmqpDelivery:
         """Wrap a pushed message, and watch it until it is settled."""
         delivery = AmqpDelivery(
-            self, channel, self._generation, method.delivery_tag, body, method.redelivered, rank
+            self,
+            channel,
+            self._generation,
+            method.delivery_tag,
+            body,
+            method.redelivered,
+            rank,
+            queue,
         )
         self._in_flight.add(delivery)
         self._outstanding.add(method.delivery_tag)

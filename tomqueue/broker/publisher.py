@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import pika
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from tomqueue.broker.connection import BROKER_ERRORS, connect
-from tomqueue.broker.topology import Topology, declare_topology
+from tomqueue.broker.topology import Topology, declare_named_queue, declare_topology
 from tomqueue.errors import BrokerUnavailableError
 from tomqueue.priority import PriorityLevel
 from tomqueue.settings import Settings, mask_url
 from tomqueue.wire import CONTENT_TYPE, Notification, encode_notification
 
 log = logging.getLogger(__name__)
+
+# a RabbitMQ queue of this prefix: a priority level in a named queue (None: the default)
+QueuePlace = tuple[PriorityLevel, str | None]
 
 
 def message_properties() -> pika.BasicProperties:
@@ -39,6 +42,9 @@ class Publisher:
         self._properties = message_properties()
         self._batch_channel: BlockingChannel | None = None
         self._returned: list[bytes] = []
+        # named queues declared on this connection: declared once before the first
+        # message to one, so that a job for a queue no worker serves yet waits in it
+        self._declared: set[str] = set()
 
     def _ensure_channel(self) -> BlockingChannel:
         if self._channel is not None and self._channel.is_open:
@@ -70,8 +76,20 @@ class Publisher:
     ) -> None:
         self._returned.append(body)
 
+    def _declare_named(self, notifications: Sequence[Notification]) -> None:
+        self._declare_names({note.queue for note in notifications if note.queue is not None})
+
+    def _declare_names(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name not in self._declared:
+                declare_named_queue(
+                    self._ensure_channel(), self.topology, name, self.settings.quorum_queues
+                )
+                self._declared.add(name)
+
     def _drop_connection(self) -> None:
         self._batch_channel = None
+        self._declared = set()
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None and connection.is_open:
             try:
@@ -101,6 +119,8 @@ class Publisher:
         with self._lock:
             for attempt in (1, 2):
                 try:
+                    if not deferred:
+                        self._declare_named(notifications)
                     if len(notifications) == 1:
                         self._publish_confirmed(notifications[0], deferred)
                     else:
@@ -151,20 +171,26 @@ class Publisher:
     def route(self, note: Notification, deferred: bool = False) -> tuple[str, str]:
         if deferred:
             return self.topology.deferred_exchange, ""
-        return self.topology.work_exchange, note.level.value
+        return self.topology.work_exchange, self.topology.routing_key(note.level, note.queue)
 
-    def queue_depths(self, levels: Sequence[PriorityLevel]) -> dict[PriorityLevel, int]:
-        """Ready messages waiting in each level's queue (unacked ones are not counted)."""
-        names = {level: self.topology.queue_for(level) for level in levels}
-        counts = self.queue_info(list(names.values()))
-        return {level: counts[name][0] for level, name in names.items()}
+    def queue_depths(self, places: Sequence[QueuePlace]) -> dict[QueuePlace, int]:
+        """Ready messages waiting in each (level, named queue)'s RabbitMQ queue (unacked
+        ones are not counted)."""
+        names = {place: self.topology.queue_for(*place) for place in places}
+        named = {queue for _, queue in places if queue is not None}
+        counts = self.queue_info(list(names.values()), named)
+        return {place: counts[name][0] for place, name in names.items()}
 
-    def queue_info(self, queues: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """(ready messages, consumers) of each of this prefix's queues, asked passively: a
-        queue not declared yet is declared first, as every channel here does."""
+    def queue_info(
+        self, queues: Sequence[str], named: Iterable[str] = ()
+    ) -> dict[str, tuple[int, int]]:
+        """(ready messages, consumers) of each of this prefix's queues, asked passively: the
+        default's queues are declared with every channel, and the ``named`` queues' here
+        first (a passive declare of a missing queue would close the channel)."""
         with self._lock:
             try:
                 channel = self._ensure_channel()
+                self._declare_names(named)
                 info = {}
                 for name in queues:
                     method = channel.queue_declare(name, passive=True).method
@@ -176,7 +202,7 @@ class Publisher:
                     f"RabbitMQ at {mask_url(self.settings.amqp_url)} is unreachable: {exc}"
                 ) from exc
 
-    def peek_head(self, level: PriorityLevel) -> bytes | None:
+    def peek_head(self, level: PriorityLevel, queue: str | None = None) -> bytes | None:
         """The body of the first ready message of a level's queue, given straight back.
 
         AMQP has no peek: the message is taken with basic.get and returned with a nack
@@ -186,7 +212,8 @@ class Publisher:
         with self._lock:
             try:
                 channel = self._ensure_channel()
-                method, _properties, body = channel.basic_get(self.topology.queue_for(level))
+                self._declare_names([queue] if queue is not None else [])
+                method, _properties, body = channel.basic_get(self.topology.queue_for(level, queue))
                 if method is None:
                     return None
                 channel.basic_nack(method.delivery_tag, requeue=True)

@@ -203,9 +203,9 @@ class DeferredManager:
         # the database read its clock somewhere between before and after: assume the middle
         self._clock_offset = db_now - (before + (after - before) / 2)
         priority_map = self.settings.priority_map
-        for job_id, digest, run_at, priority in rows:
+        for job_id, digest, run_at, priority, queue in rows:
             self.schedule.add(
-                Notification(job_id, digest, level_for(priority, priority_map), run_at)
+                Notification(job_id, digest, level_for(priority, priority_map), run_at, queue)
             )
 
     def _release_due(self) -> None:

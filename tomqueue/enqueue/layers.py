@@ -12,6 +12,7 @@ from tomqueue.enqueue.context import EnqueueContext
 from tomqueue.handler import encode_handler
 from tomqueue.job import Job
 from tomqueue.notifications import notification_for
+from tomqueue.queues import stored_queue
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store.values import NewJob
 from tomqueue.wire import Notification
@@ -30,6 +31,7 @@ class Validate:
     def __call__(self, ctx: EnqueueContext, call_next: Next) -> list[int]:
         if ctx.run_at is not None and ctx.run_at.tzinfo is None:
             raise ValueError("run_at must be timezone-aware (e.g. datetime.now(UTC))")
+        queue = stored_queue(ctx.queue) if ctx.queue is not None else None
         for job in ctx.jobs:
             if not isinstance(job, Job):
                 raise TypeError(f"expected a tomqueue.Job instance, got {type(job).__name__}")
@@ -38,7 +40,7 @@ class Validate:
                     handler=encode_handler(job),  # raises TypeError naming the attribute
                     priority=ctx.priority if ctx.priority is not None else type(job).priority,
                     run_at=ctx.run_at,
-                    queue=ctx.queue if ctx.queue is not None else type(job).queue_name,
+                    queue=queue if ctx.queue is not None else stored_queue(type(job).queue_name),
                 )
             )
         return call_next(ctx)

@@ -18,10 +18,10 @@ class DeferredStore:
 
     def fetch_unreleased(
         self, horizon_seconds: float, limit: int
-    ) -> tuple[datetime, list[tuple[int, str, datetime, int]]]:
+    ) -> tuple[datetime, list[tuple[int, str, datetime, int, str | None]]]:
         """Rows the deferred manager must release within the horizon, earliest first.
 
-        Returns the database clock and (id, digest, run_at, priority) tuples. The digest is
+        Returns the database clock and (id, digest, run_at, priority, queue) tuples. The digest is
         computed by PostgreSQL (``statements.DIGEST``), so the (possibly large) handlers
         never cross the wire. Both reads share one transaction, so one ``now()``.
         """
@@ -29,7 +29,9 @@ class DeferredStore:
             db_now: datetime = tx.run(sql.DB_NOW).records[0]["now"]
             params = {"horizon": horizon_seconds, "limit": limit}
             rows = tx.run(sql.FETCH_UNRELEASED, params).records
-        return db_now, [(r["id"], r["digest"], r["run_at"], r["priority"]) for r in rows]
+        return db_now, [
+            (r["id"], r["digest"], r["run_at"], r["priority"], r["queue"]) for r in rows
+        ]
 
     def mark_released_at(self, released: Sequence[tuple[int, datetime]]) -> None:
         """Mark rows released, but only those not marked already whose run_at is still the

@@ -102,6 +102,22 @@ LOCK_ROW = f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :by,
         lock_key = :key, updated_at = now()
     WHERE id = :id RETURNING {COLUMNS}"""
 
+# a worker that does not serve the row's named queue gives it back unrun, to be announced
+# again (by the deferred manager, or a sweep) to its own queue's workers
+HAND_BACK = """UPDATE tomqueue_jobs SET locked_at = NULL, locked_by = NULL, lock_key = NULL,
+        released_at = NULL, updated_at = now()
+    WHERE id = :id AND locked_by = :by AND failed_at IS NULL"""
+
+# the named queues that jobs are in, by a loose index scan of ix_tomqueue_jobs_queue (one
+# index probe per name, however many rows): how a worker serving every queue finds them
+NAMED_QUEUES = """WITH RECURSIVE q(name) AS (
+        (SELECT queue FROM tomqueue_jobs WHERE queue IS NOT NULL ORDER BY queue LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.queue FROM tomqueue_jobs j WHERE j.queue > q.name
+                ORDER BY j.queue LIMIT 1)
+        FROM q WHERE q.name IS NOT NULL)
+    SELECT name FROM q WHERE name IS NOT NULL"""
+
 # hand back to the deferred path: the manager releases rows with no release
 UNRELEASE_ONE = "UPDATE tomqueue_jobs SET released_at = NULL WHERE id = :id"
 
@@ -434,7 +450,7 @@ SQL_DIGEST = f"SELECT {DIGEST} AS digest FROM tomqueue_jobs WHERE id = :id"
 
 # -- deferred manager (and republish) -----------------------------------------------------
 
-FETCH_UNRELEASED = f"""SELECT id, {DIGEST} AS digest, run_at, priority
+FETCH_UNRELEASED = f"""SELECT id, {DIGEST} AS digest, run_at, priority, queue
     FROM tomqueue_jobs
     WHERE failed_at IS NULL AND released_at IS NULL
       AND run_at <= now() + make_interval(secs => :horizon)
@@ -482,7 +498,7 @@ CLAIM_UNANNOUNCED = f"""WITH due AS (
     FROM due WHERE j.id = due.id
     RETURNING {J_COLUMNS}"""
 
-STALE_PRIORITIES = """SELECT DISTINCT priority FROM tomqueue_jobs
+STALE_PLACES = """SELECT DISTINCT queue, priority FROM tomqueue_jobs
     WHERE failed_at IS NULL AND locked_at IS NULL AND run_at <= now()
       AND released_at < now() - make_interval(secs => :after)"""
 
@@ -492,6 +508,7 @@ CLAIM_STALE = f"""WITH stale AS (
           AND released_at < now() - make_interval(secs => :after)
           AND released_at < COALESCE(CAST(:before AS timestamptz), 'infinity')
           AND priority = ANY(CAST(:priorities AS integer[]))
+          AND queue IS NOT DISTINCT FROM CAST(:queue AS text)
         ORDER BY released_at LIMIT :limit
         FOR UPDATE SKIP LOCKED)
     UPDATE tomqueue_jobs j SET released_at = now()

@@ -54,10 +54,11 @@ class SweepStore:
         params = {"overdue": overdue_seconds, "limit": limit}
         return snapshots(self._executor.write(sql.CLAIM_UNANNOUNCED, params).records)
 
-    def stale_priorities(self, republish_after_seconds: float) -> list[int]:
-        """Priorities of due, unlocked jobs announced longer ago than the threshold."""
-        rows = self._executor.read(sql.STALE_PRIORITIES, {"after": republish_after_seconds})
-        return [int(row["priority"]) for row in rows]
+    def stale_places(self, republish_after_seconds: float) -> list[tuple[str | None, int]]:
+        """(named queue, priority) of due, unlocked jobs announced longer ago than the
+        threshold: where to look for their lost messages."""
+        rows = self._executor.read(sql.STALE_PLACES, {"after": republish_after_seconds})
+        return [(row["queue"], int(row["priority"])) for row in rows]
 
     def claim_stale(
         self,
@@ -65,9 +66,10 @@ class SweepStore:
         republish_after_seconds: float,
         announced_before: datetime | None = None,
         limit: int = 1000,
+        queue: str | None = None,
     ) -> list[JobSnapshot]:
-        """Take due, unlocked jobs whose announcement is older than the threshold (and than
-        ``announced_before``, if given)."""
+        """Take due, unlocked jobs of the named ``queue`` (None: the default) whose
+        announcement is older than the threshold (and than ``announced_before``, if given)."""
         if not priorities:
             return []
         params = {
@@ -75,6 +77,7 @@ class SweepStore:
             "before": announced_before,
             "priorities": list(priorities),
             "limit": limit,
+            "queue": queue,
         }
         return snapshots(self._executor.write(sql.CLAIM_STALE, params).records)
 

@@ -204,6 +204,16 @@ class WorkerStore:
         rows = self._executor.write(sql.FAIL_HELD, params).records
         return snapshot_from(rows[0]) if rows else None
 
+    def hand_back(self, job_id: int, locked_by: str) -> bool:
+        """Unlock a row this attempt holds without running it and leave it unannounced, so
+        that it is announced again to the workers of its own named queue."""
+        params = {"id": job_id, "by": locked_by}
+        return self._executor.write(sql.HAND_BACK, params).rowcount > 0
+
+    def named_queues(self) -> list[str]:
+        """Every named queue some job is in (waiting, running or failed), by name."""
+        return [str(row["name"]) for row in self._executor.read(sql.NAMED_QUEUES, {})]
+
     def write_status(
         self,
         job_id: int,

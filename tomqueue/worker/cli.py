@@ -25,6 +25,17 @@ from tomqueue.worker.supervisor import DEFAULT_SHUTDOWN_TIMEOUT, Supervisor, chi
     show_default=True,
     help="Jobs run at once, each on its own thread.",
 )
+@click.option(
+    "--queues",
+    "-q",
+    default=None,
+    metavar="NAMES",
+    help=(
+        "Serve only these named queues, comma-separated ('default' is the jobs enqueued "
+        "with no queue). Without it (or TOMQUEUE_QUEUES): every queue, new ones found "
+        "within a sweep interval."
+    ),
+)
 @click.option("--prefix", default=None, help="Overrides TOMQUEUE_PREFIX.")
 @click.option(
     "--processes",
@@ -63,6 +74,7 @@ from tomqueue.worker.supervisor import DEFAULT_SHUTDOWN_TIMEOUT, Supervisor, chi
 def main(
     apps: tuple[str, ...],
     concurrency: int,
+    queues: str | None,
     prefix: str | None,
     processes: int,
     max_jobs: int | None,
@@ -73,12 +85,16 @@ def main(
     configure_process_logging(log_level)
     if prefix:
         configure(prefix=prefix)
+    if queues is not None:
+        configure(queues=queues)  # checked here: a bad name stops the process at start
     modules = import_app_modules(apps)
     if processes > 1:
         if prefix:
             os.environ["TOMQUEUE_PREFIX"] = prefix
         supervisor = Supervisor(
-            child_command(apps, concurrency, log_level, max_jobs), processes, shutdown_timeout
+            child_command(apps, concurrency, log_level, max_jobs, queues),
+            processes,
+            shutdown_timeout,
         )
         supervisor.install_signal_handlers()
         sys.exit(supervisor.run())

@@ -9,9 +9,13 @@ of the adapter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence, Set
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from enum import Enum
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 HOARD_LIMIT = 0.1  # seconds messages may wait in hand while every slot is busy
 PREFETCH_PER_SLOT = 3  # messages per level and slot RabbitMQ may push ahead
@@ -44,6 +48,55 @@ def rank_to_take(in_hand: Sequence[int], unsettled: Sequence[int], prefetch: int
         if unsettled[rank] >= prefetch:
             return None
     return None
+
+
+class FairHand(Generic[T]):
+    """One priority rank's messages in hand, kept by named queue and taken in turn: each
+    take comes from the next queue (after the one taken from last) that has any. So within
+    a level, a backlog in one queue delays another queue's message by at most one take per
+    other queue, whatever the backlog; with one queue it is a plain first-in, first-out.
+    """
+
+    def __init__(self, queue_of: Callable[[T], Hashable]) -> None:
+        self._queue_of = queue_of
+        self._by_queue: dict[Hashable, deque[T]] = {}  # in turn order, next first
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[T]:
+        for waiting in self._by_queue.values():
+            yield from waiting
+
+    def append(self, item: T) -> None:
+        self._by_queue.setdefault(self._queue_of(item), deque()).append(item)
+        self._size += 1
+
+    def popleft(self) -> T:
+        """The next queue's oldest; that queue then goes to the back of the turn."""
+        if not self._by_queue:  # every queue kept here has something in hand
+            raise IndexError("nothing in hand")
+        queue = next(iter(self._by_queue))
+        waiting = self._by_queue[queue]
+        item = waiting.popleft()
+        self._size -= 1
+        del self._by_queue[queue]
+        if waiting:
+            self._by_queue[queue] = waiting
+        return item
+
+    def appendleft(self, item: T) -> None:
+        """Put back what ``popleft`` gave: first again, and its queue's turn first."""
+        queue = self._queue_of(item)
+        waiting = self._by_queue.pop(queue, None) or deque()
+        waiting.appendleft(item)
+        self._by_queue = {queue: waiting, **self._by_queue}
+        self._size += 1
+
+    def clear(self) -> None:
+        self._by_queue.clear()
+        self._size = 0
 
 
 def wake_for_settles(left_in_hand: int, settles_queued: bool, low_water: int) -> bool:

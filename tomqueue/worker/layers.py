@@ -21,6 +21,7 @@ from tomqueue.handler import decode_handler
 from tomqueue.job import Job, validate_job_class
 from tomqueue.ports import PublisherPort, WorkerStorePort
 from tomqueue.progress import RunStatus, StatusReport, attach, detach
+from tomqueue.queues import shown_queue
 from tomqueue.settings import Settings
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store.values import Ended
@@ -181,10 +182,25 @@ class LockJob:
             return Outcome.DROPPED
         row = result.row
         assert row is not None
+        if not self.settings.queues.serves(row.queue):
+            return self._hand_back(ctx, row)
         try:
             return self._run_locked(ctx, row, call_next)
         except BaseException as exc:
             return self._release_after_internal_error(ctx, row, exc)
+
+    def _hand_back(self, ctx: WorkContext, row: JobSnapshot) -> Outcome:
+        """A job of a queue this worker does not serve reached it (a message routed before
+        named queues existed, or by hand): unlock it unrun, to be announced to its own
+        queue's workers; no attempt is counted."""
+        log.warning(
+            "job %s is in queue %r, which this worker does not serve (%s); handing it back",
+            row.id,
+            shown_queue(row.queue),
+            self.settings.queues.describe(),
+        )
+        self._db(f"hand back job {row.id}", lambda: self.store.hand_back(row.id, ctx.locked_by))
+        return Outcome.DROPPED
 
     def _run_locked(self, ctx: WorkContext, row: JobSnapshot, call_next: Next) -> Outcome:
         job, refusal = self._build_job(row)

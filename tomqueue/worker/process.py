@@ -64,6 +64,8 @@ class Worker:
         self.outcomes: Counter[Outcome] = Counter()
         self._outcomes_lock = threading.Lock()
         self._slots: list[threading.Thread] = []
+        # named queues found by the sweep thread, for the pump thread to subscribe to
+        self._found_queues: list[str] = []
 
     def stop(self) -> None:
         """Finish the jobs in hand, then return from ``run``."""
@@ -115,20 +117,34 @@ class Worker:
             self.runtime, own_lease_key=self.lease.key, own_attempts=self.attempts.in_flight
         )
         interval = self.runtime.settings.sweep_interval.total_seconds()
-        while not self._stopping.wait(interval * random.uniform(0.8, 1.2)):
+        while True:
+            self._find_queues()
+            if self._stopping.wait(interval * random.uniform(0.8, 1.2)):
+                return
             try:
                 sweeper.sweep()
             except Exception as exc:  # a sweep is retried next interval; never kill a worker
                 log.warning("sweep failed (%s: %s); will try again", type(exc).__name__, exc)
+
+    def _find_queues(self) -> None:
+        """A worker serving every queue looks for new named queues once per sweep; the
+        pump thread subscribes to them (pika is used on that thread only)."""
+        if not self.runtime.settings.queues.serves_all:
+            return
+        try:
+            self._found_queues = self.runtime.store.worker.named_queues()
+        except Exception as exc:  # looked for again at the next sweep
+            log.warning("could not list named queues (%s: %s)", type(exc).__name__, exc)
 
     def run(self) -> int:
         """The main loop; returns the process exit code (0 after a graceful stop)."""
         self.lease.acquire()
         self.runtime.ensure_prefix_bound(attempts=None, should_stop=self._stopping.is_set)
         log.info(
-            "worker %s started: concurrency %s, prefix %r, broker %s",
+            "worker %s started: concurrency %s, queues %s, prefix %r, broker %s",
             self.lease.name,
             self.concurrency,
+            self.runtime.settings.queues.describe(),
             self.runtime.settings.prefix,
             mask_url(self.runtime.settings.amqp_url),
         )
@@ -172,6 +188,8 @@ class Worker:
                     if delay > 0.2:
                         log.warning("connected to RabbitMQ again")
                     delay = 0.2
+                if self._found_queues:
+                    self.consumer.add_queues(self._found_queues)
                 self.consumer.run_once(0.2)
             except BROKER_FAILURES as exc:
                 self.consumer.lost()

@@ -204,7 +204,11 @@ def next_backoff(previous: float, exit_code: int, lived: float) -> float:
 
 
 def child_command(
-    apps: tuple[str, ...], concurrency: int, log_level: str, max_jobs: int | None = None
+    apps: tuple[str, ...],
+    concurrency: int,
+    log_level: str,
+    max_jobs: int | None = None,
+    queues: str | None = None,
 ) -> list[str]:
     """The command line of one child: a plain worker with the supervisor's options."""
     argv = [sys.executable, "-m", "tomqueue.worker", "--concurrency", str(concurrency)]
@@ -212,4 +216,6 @@ def child_command(
         argv += ["--app", app]
     if max_jobs is not None:
         argv += ["--max-jobs", str(max_jobs)]
+    if queues is not None:
+        argv += ["--queues", queues]
     return [*argv, "--log-level", log_level]
