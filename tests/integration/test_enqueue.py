@@ -20,7 +20,9 @@ def test_enqueue_commits_a_row_with_delayed_job_columns_and_announces_it(tq):
     assert row["failed_at"] is None and row["locked_by"] is None and row["last_error"] is None
     assert '"class":"tests.jobs.Record"' in row["handler"]
     assert row["run_at"].tzinfo is not None
-    assert tq.queue_depth(f"{tq.prefix}.balance.low") == 1  # priority 3: LOW, as in Delayed::Job
+    # priority 3: LOW, as in Delayed::Job, in the named queue's own RabbitMQ queue
+    assert tq.queue_depth(f"{tq.prefix}.queue.billing.low") == 1
+    assert tq.queue_depth(f"{tq.prefix}.balance.low") == 0
 
 
 def test_priority_map_routes_to_level_queues(tq):

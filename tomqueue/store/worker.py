@@ -211,8 +211,10 @@ class WorkerStore:
         return self._executor.write(sql.HAND_BACK, params).rowcount > 0
 
     def named_queues(self) -> list[str]:
-        """Every named queue some job is in (waiting, running or failed), by name."""
-        return [str(row["name"]) for row in self._executor.read(sql.NAMED_QUEUES, {})]
+        """Every named queue some job is in (waiting, running or failed), by name; read with
+        no BEGIN/COMMIT, as it runs at every sweep of every worker serving every queue."""
+        rows = self._executor.autocommit(sql.NAMED_QUEUES, {}).records
+        return [str(row["name"]) for row in rows]
 
     def write_status(
         self,
