@@ -272,3 +272,25 @@ class Billing(Record):
     """A Record in the named queue ``billing`` (its class attribute)."""
 
     queue_name = "billing"
+
+
+class UniqueRefresh(tomqueue.Job):
+    """Unique per account; records its run (and sleeps, to be caught running)."""
+
+    def __init__(self, account: int, seconds: float = 0.0, fail: bool = False) -> None:
+        self.account = account
+        self.seconds = seconds
+        self.fail = fail
+
+    def unique_key(self) -> str | None:
+        return f"account:{self.account}"
+
+    def perform(self) -> None:
+        record(f"refresh{self.account}", "start")
+        time.sleep(self.seconds)
+        if self.fail:
+            raise RuntimeError("refresh failed on purpose")
+        record(f"refresh{self.account}")
+
+    def reschedule_at(self, now: datetime, attempts: int) -> datetime:
+        return now + timedelta(hours=1)  # waits for its retry, to be seen waiting

@@ -97,11 +97,36 @@ class InMemoryJobStore:
         a future one waits for the deferred manager (``released_at`` None)."""
         return self._insert(new_jobs)
 
+    def waiting_twins(self, conn: object, keys: Sequence[str]) -> dict[str, int]:
+        """The ids of waiting (not failed, not locked) jobs with these unique keys."""
+        with self._lock:
+            return self._waiting_keys(set(keys))
+
+    def _waiting_keys(self, keys: set[str] | None = None) -> dict[str, int]:
+        return {
+            row.unique_key: row.id
+            for row in self._rows.values()
+            if row.unique_key is not None
+            and (keys is None or row.unique_key in keys)
+            and row.failed_at is None
+            and row.locked_at is None
+        }
+
+    def _kept_key(self, row: JobSnapshot) -> str | None:
+        """A row going back to waiting keeps its unique key unless a twin waits with it
+        (``statements.keep_unique_key``)."""
+        twin = self._waiting_keys({row.unique_key} if row.unique_key else set())
+        return None if twin and twin.get(row.unique_key or "") != row.id else row.unique_key
+
     def _insert(self, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
+        """As the unique index does: a unique job whose twin waits is not written."""
         with self._lock:
             now = self.now()
             rows = []
+            waiting = self._waiting_keys()
             for new in new_jobs:
+                if new.unique_key is not None and new.unique_key in waiting:
+                    continue
                 run_at = new.run_at if new.run_at is not None else now
                 row = JobSnapshot(
                     id=self._next_id,
@@ -117,10 +142,13 @@ class InMemoryJobStore:
                     created_at=now,
                     updated_at=now,
                     released_at=now if run_at <= now else None,
+                    unique_key=new.unique_key,
                 )
                 self._rows[row.id] = row
                 self._next_id += 1
                 rows.append(row)
+                if new.unique_key is not None:
+                    waiting[new.unique_key] = row.id
             return rows
 
     def unrelease(self, ids: Sequence[int]) -> None:
@@ -244,6 +272,7 @@ class InMemoryJobStore:
                 locked_by=None,
                 lock_key=None,
                 updated_at=now,
+                unique_key=self._kept_key(row),
             )
             self._rows[job_id] = updated
             if plan.fail_now:
@@ -286,6 +315,7 @@ class InMemoryJobStore:
                 lock_key=None,
                 released_at=None,
                 updated_at=self.now(),
+                unique_key=self._kept_key(row),
             )
             return True
 

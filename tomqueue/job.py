@@ -57,6 +57,14 @@ class Job:
     def status(self, value: object) -> None:
         raise AttributeError(_REPORTING_NAME.format(name="status", cls=type(self).__qualname__))
 
+    def unique_key(self) -> str | None:
+        """None (the default): every enqueue writes a job. A string: while a job of this
+        class with the same key waits to run (queued, scheduled or waiting for a retry; not
+        yet running, not failed for good), enqueueing another returns the waiting one's id
+        and writes nothing. Enforced by a unique index in PostgreSQL, so it holds across
+        processes and transactions. Computed from the job's state at enqueue."""
+        return None
+
     def perform(self) -> None:
         """Do the work. Raise to fail this attempt."""
         raise NotImplementedError(f"{type(self).__qualname__} must define perform()")
@@ -96,6 +104,27 @@ class Job:
     def class_name(cls) -> str:
         """The name stored in the handler and matched against the registry."""
         return f"{cls.__module__}.{cls.__qualname__}"
+
+
+MAX_UNIQUE_KEY = 500  # characters: a btree index entry must stay well under 2,700 bytes
+
+
+def stored_unique_key(job: Job) -> str | None:
+    """The ``unique_key`` column for ``job``: its class name, a space and its key, so that
+    jobs of two classes never share one; None for a job that is not unique. A key that is
+    not a string of 1 to MAX_UNIQUE_KEY characters is refused before anything is written."""
+    key = job.unique_key()
+    if key is None:
+        return None
+    name = type(job).class_name()
+    if not isinstance(key, str):
+        raise TypeError(f"{name}.unique_key() must return a str or None, got {key!r}")
+    if not key or len(key) > MAX_UNIQUE_KEY or "\x00" in key:
+        raise ValueError(
+            f"{name}.unique_key() must be 1 to {MAX_UNIQUE_KEY} characters with no NUL, "
+            f"got {len(key)} characters"
+        )
+    return f"{name} {key}"
 
 
 MAX_RUN_TIME_LIMIT = 7 * 24 * 3600.0  # a week: longer is a mistake, not a job

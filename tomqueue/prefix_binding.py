@@ -25,11 +25,12 @@ PREFIX_KEY = "prefix"
 
 # Claim and read back in one round trip. The SELECT runs on the statement's snapshot: it
 # sees a prefix committed before, not one this INSERT just added (RETURNING gives that).
-# ``newest`` is never read, but naming it makes a database without the newest table a
-# process writes (migration 0004) fail here, at start, saying to migrate, rather than
-# every finished job's delete failing later.
+# ``newest`` is never read, but naming them makes a database without the newest table and
+# column a process writes (migrations 0004 and 0006) fail here, at start, saying to
+# migrate, rather than every finished job's delete or every enqueue failing later.
 _CLAIM = text(
     """WITH newest AS (SELECT 1 FROM tomqueue_job_history LIMIT 0),
+    newest_column AS (SELECT unique_key FROM tomqueue_jobs LIMIT 0),
     claimed AS (
         INSERT INTO tomqueue_meta (key, value) VALUES (:key, :prefix)
         ON CONFLICT (key) DO NOTHING
@@ -135,11 +136,16 @@ def rebind_prefix(engine: Engine, prefix: str) -> Rebinding:
 
 @contextmanager
 def _schema_checked() -> Iterator[None]:
-    """Turns "tomqueue_meta (or tomqueue_job_history) does not exist" into an error that
-    says to migrate."""
+    """Turns "tomqueue_meta (or tomqueue_job_history, or the unique_key column) does not
+    exist" into an error that says to migrate."""
     try:
         yield
     except ProgrammingError as exc:
+        if isinstance(exc.orig, psycopg.errors.UndefinedColumn):
+            raise ConfigurationError(
+                f"the {JOBS_TABLE} table has no unique_key column: its schema is older than "
+                "this tomqueue; run `tomqueue migrate`"
+            ) from exc
         if not isinstance(exc.orig, psycopg.errors.UndefinedTable):
             raise
         missing = HISTORY_TABLE if HISTORY_TABLE in str(exc.orig) else META_TABLE

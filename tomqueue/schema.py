@@ -45,6 +45,8 @@ jobs = Table(
     Column("crashes", Integer, nullable=False, server_default=text("0")),
     # the advisory-lock key of the worker holding the job: its liveness proof
     Column("lock_key", Integer, nullable=True),
+    # "<class name> <key>" of a unique job (tomqueue.Job.unique_key; migration 0006)
+    Column("unique_key", Text, nullable=True),
 )
 
 Index(
@@ -71,6 +73,13 @@ Index(
     "ix_tomqueue_jobs_queue",
     jobs.c.queue,
     postgresql_where=text("queue IS NOT NULL"),
+)
+# one waiting job per class and unique key: enqueue's ON CONFLICT DO NOTHING relies on it
+Index(
+    "ux_tomqueue_jobs_unique_waiting",
+    jobs.c.unique_key,
+    unique=True,
+    postgresql_where=text("unique_key IS NOT NULL AND failed_at IS NULL AND locked_at IS NULL"),
 )
 
 META_TABLE = "tomqueue_meta"

@@ -28,6 +28,8 @@ class JobSnapshot:
     released_at: datetime | None = None
     crashes: int = 0
     lock_key: int | None = None
+    # "<class name> <key>" for a unique job (tomqueue.Job.unique_key), else None
+    unique_key: str | None = None
 
     @property
     def class_name(self) -> str:

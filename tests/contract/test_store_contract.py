@@ -296,6 +296,58 @@ def test_hand_back_unlocks_the_held_row_unrun_and_leaves_it_unannounced(backend)
     assert backend.worker.hand_back(row.id, HOLDER) is False  # once
 
 
+# -- unique jobs (the partial unique index of migration 0006, and the fake's copy) ---------
+
+
+def keyed(key: str, n: int = 0) -> NewJob:
+    return NewJob(handler=f'{{"n": {n}}}', priority=0, run_at=None, queue=None, unique_key=key)
+
+
+def test_a_unique_job_with_a_waiting_twin_is_not_written(backend):
+    [first] = backend.enqueue.insert_committed([keyed("C k")])
+    written = backend.enqueue.insert_committed([keyed("C k", 1), keyed("C other"), keyed("C k", 2)])
+    assert [row.unique_key for row in written] == ["C other"]
+    assert backend.enqueue.waiting_twins(None, ["C k", "C none"]) == {"C k": first.id}
+    # in the caller's transaction too
+    with backend.in_transaction() as conn:
+        assert backend.enqueue.insert(conn, [keyed("C k", 3)]) == []
+        assert backend.enqueue.waiting_twins(conn, ["C k"]) == {"C k": first.id}
+
+
+def test_a_running_or_failed_job_is_no_twin(backend):
+    [first] = backend.enqueue.insert_committed([keyed("C run")])
+    locked(backend, first)
+    [second] = backend.enqueue.insert_committed([keyed("C run", 1)])
+    assert backend.enqueue.waiting_twins(None, ["C run"]) == {"C run": second.id}
+    locked(backend, second, by=OTHER)
+    backend.worker.fail_held(second.id, OTHER, "failed for good")
+    [third] = backend.enqueue.insert_committed([keyed("C run", 2)])
+    assert third.unique_key == "C run"
+
+
+def test_a_retry_keeps_its_key_unless_a_twin_waits_and_then_both_run(backend):
+    [alone] = backend.enqueue.insert_committed([keyed("C alone")])
+    locked(backend, alone)
+    kept = backend.worker.record_failure(alone.id, HOLDER, 1, "boom", alone.run_at)
+    assert kept is not None and kept.unique_key == "C alone"
+    [first] = backend.enqueue.insert_committed([keyed("C twin")])
+    locked(backend, first, by=OTHER)
+    [twin] = backend.enqueue.insert_committed([keyed("C twin", 1)])  # while first runs
+    dropped = backend.worker.record_failure(first.id, OTHER, 1, "boom", first.run_at)
+    assert dropped is not None and dropped.unique_key is None  # waits on, without the key
+    assert backend.get(twin.id).unique_key == "C twin"
+    assert backend.enqueue.waiting_twins(None, ["C twin"]) == {"C twin": twin.id}
+
+
+def test_a_hand_back_keeps_its_key_unless_a_twin_waits(backend):
+    [first] = backend.enqueue.insert_committed([keyed("C hb")])
+    locked(backend, first)
+    [twin] = backend.enqueue.insert_committed([keyed("C hb", 1)])
+    assert backend.worker.hand_back(first.id, HOLDER)
+    assert backend.get(first.id).unique_key is None
+    assert backend.get(twin.id).unique_key == "C hb"
+
+
 # -- the history row behind tomqueue.status ---------------------------------------------
 
 

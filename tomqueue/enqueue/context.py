@@ -32,8 +32,11 @@ class EnqueueContext:
     session: Session | None = None
     wait_for_broker: bool = False
     new_jobs: list[NewJob] = field(default_factory=list)
+    # the rows written (a unique job whose twin waits writes none); announced after commit
     rows: list[JobSnapshot] = field(default_factory=list)
+    # one id per job given, in order: its row's, or its waiting twin's (Persist sets it)
+    job_ids: list[int] | None = None
 
     @property
     def ids(self) -> list[int]:
-        return [row.id for row in self.rows]
+        return self.job_ids if self.job_ids is not None else [row.id for row in self.rows]

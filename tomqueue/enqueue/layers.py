@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.enqueue.after_commit import hold_until_commit
 from tomqueue.enqueue.context import EnqueueContext
+from tomqueue.enqueue.unique import resolve_ids
 from tomqueue.handler import encode_handler
-from tomqueue.job import Job
+from tomqueue.job import Job, stored_unique_key
 from tomqueue.notifications import notification_for
 from tomqueue.queues import stored_queue
 from tomqueue.snapshot import JobSnapshot
@@ -41,6 +42,7 @@ class Validate:
                     priority=ctx.priority if ctx.priority is not None else type(job).priority,
                     run_at=ctx.run_at,
                     queue=queue if ctx.queue is not None else stored_queue(type(job).queue_name),
+                    unique_key=stored_unique_key(job),
                 )
             )
         return call_next(ctx)
@@ -55,9 +57,24 @@ class Persist:
         ctx.app.ensure_prefix_bound()  # once per App: this prefix owns the database
         store = ctx.app.store.enqueue
         if ctx.session is not None:
-            ctx.rows = store.insert(ctx.session.connection(), ctx.new_jobs)
+            conn = ctx.session.connection()
+            ctx.rows = store.insert(conn, ctx.new_jobs)
+            if any(job.unique_key for job in ctx.new_jobs):
+                ctx.job_ids = resolve_ids(
+                    ctx.new_jobs,
+                    ctx.rows,
+                    lambda keys: store.waiting_twins(conn, keys),
+                    lambda again: store.insert(conn, again),
+                )
         else:
             ctx.rows = store.insert_committed(ctx.new_jobs)
+            if any(job.unique_key for job in ctx.new_jobs):
+                ctx.job_ids = resolve_ids(
+                    ctx.new_jobs,
+                    ctx.rows,
+                    lambda keys: store.waiting_twins(None, keys),
+                    store.insert_committed,
+                )
         return call_next(ctx)
 
 

@@ -29,6 +29,16 @@ class EnqueueStore:
         rows = self._executor.committed(sql.INSERT_JOBS, _insert_params(new_jobs))
         return _in_input_order(snapshots(rows.records))
 
+    def waiting_twins(self, conn: Connection | None, keys: Sequence[str]) -> dict[str, int]:
+        """The ids of the jobs waiting to run with these unique keys (not failed, not
+        locked), in the caller's transaction when ``conn`` is given."""
+        params = {"keys": list(keys)}
+        if conn is not None:
+            records = self._executor.in_caller(conn, sql.WAITING_TWINS, params).records
+        else:
+            records = self._executor.autocommit(sql.WAITING_TWINS, params).records
+        return {str(r["unique_key"]): int(r["id"]) for r in records}
+
     def unrelease(self, ids: Sequence[int]) -> None:
         """Hand jobs whose announcement failed to the deferred manager, which releases them."""
         if ids:
@@ -41,6 +51,7 @@ def _insert_params(new_jobs: Sequence[NewJob]) -> Params:
         "handlers": [job.handler for job in new_jobs],
         "run_ats": [job.run_at for job in new_jobs],
         "queues": [job.queue for job in new_jobs],
+        "unique_keys": [job.unique_key for job in new_jobs],
     }
 
 

@@ -22,7 +22,7 @@ from tomqueue.database import ADVISORY_NAMESPACE
 
 COLUMNS = (
     "id, priority, attempts, handler, last_error, run_at, locked_at, locked_by, failed_at, "
-    "queue, created_at, updated_at, released_at, crashes, lock_key"
+    "queue, created_at, updated_at, released_at, crashes, lock_key, unique_key"
 )
 J_COLUMNS = ", ".join("j." + name.strip() for name in COLUMNS.split(","))
 
@@ -52,19 +52,47 @@ tests/integration/test_store_statements.py checks the two agree on awkward rows.
 
 DB_NOW = "SELECT now() AS now"
 
+# The predicate of the partial unique index on unique_key (migration 0006): a job waits to
+# run (queued, scheduled, or waiting for a retry) when it is neither failed nor locked.
+UNIQUE_WAITING = "unique_key IS NOT NULL AND failed_at IS NULL AND locked_at IS NULL"
+
+
+def keep_unique_key(row: str, batch: str | None = None) -> str:
+    """``unique_key = ...`` for a statement that makes row ``row`` wait to run again (a
+    retry, an unlock, an operator's retry): it keeps its key unless a twin enqueued
+    meanwhile waits with it, in which case it goes on without one (both run: neither job
+    is lost, and the index is never violated by the twin already there). A statement
+    that makes several rows wait (``batch``: the SQL array of their ids) keeps a shared
+    key on the lowest id of them only."""
+    in_batch = f" OR (twin.id < {row}.id AND twin.id = ANY({batch}))" if batch else ""
+    return f"""unique_key = CASE WHEN {row}.unique_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM tomqueue_jobs twin WHERE twin.unique_key = {row}.unique_key
+              AND twin.id <> {row}.id
+              AND ((twin.failed_at IS NULL AND twin.locked_at IS NULL){in_batch}))
+        THEN {row}.unique_key END"""
+
+
 # -- enqueue ------------------------------------------------------------------------------
 
 # released now if due now; a future row waits for the deferred manager (released_at NULL)
+# A unique job whose twin waits already (the partial unique index
+# ux_tomqueue_jobs_unique_waiting, migration 0006) is not written and not returned.
 INSERT_JOBS = f"""
     INSERT INTO tomqueue_jobs
-        (priority, handler, run_at, queue, created_at, updated_at, released_at)
-    SELECT t.p, t.h, COALESCE(t.r, now()), t.q, now(), now(),
+        (priority, handler, run_at, queue, unique_key, created_at, updated_at, released_at)
+    SELECT t.p, t.h, COALESCE(t.r, now()), t.q, t.u, now(), now(),
            CASE WHEN COALESCE(t.r, now()) <= now() THEN now() END
     FROM unnest(CAST(:priorities AS integer[]), CAST(:handlers AS text[]),
-                CAST(:run_ats AS timestamptz[]), CAST(:queues AS text[]))
-         WITH ORDINALITY AS t(p, h, r, q, ord)
+                CAST(:run_ats AS timestamptz[]), CAST(:queues AS text[]),
+                CAST(:unique_keys AS text[]))
+         WITH ORDINALITY AS t(p, h, r, q, u, ord)
     ORDER BY t.ord
+    ON CONFLICT (unique_key) WHERE {UNIQUE_WAITING} DO NOTHING
     RETURNING {COLUMNS}"""
+
+# the waiting twins of unique jobs that were not written
+WAITING_TWINS = f"""SELECT id, unique_key FROM tomqueue_jobs
+    WHERE unique_key = ANY(CAST(:keys AS text[])) AND {UNIQUE_WAITING}"""
 
 UNRELEASE = """UPDATE tomqueue_jobs SET released_at = NULL
     WHERE id = ANY(CAST(:ids AS bigint[])) AND failed_at IS NULL"""
@@ -104,8 +132,8 @@ LOCK_ROW = f"""UPDATE tomqueue_jobs SET locked_at = now(), locked_by = :by,
 
 # a worker that does not serve the row's named queue gives it back unrun, to be announced
 # again (by the deferred manager, or a sweep) to its own queue's workers
-HAND_BACK = """UPDATE tomqueue_jobs SET locked_at = NULL, locked_by = NULL, lock_key = NULL,
-        released_at = NULL, updated_at = now()
+HAND_BACK = f"""UPDATE tomqueue_jobs j SET locked_at = NULL, locked_by = NULL, lock_key = NULL,
+        released_at = NULL, updated_at = now(), {keep_unique_key("j")}
     WHERE id = :id AND locked_by = :by AND failed_at IS NULL"""
 
 # the named queues that jobs are in, by a loose index scan of ix_tomqueue_jobs_queue (one
@@ -227,7 +255,8 @@ RECORD_FAILURE = f"""WITH old AS (
             run_at = COALESCE(:run_at, j.run_at),
             failed_at = CASE WHEN :fail_now THEN now() END,
             released_at = NULL, crashes = 0,
-            locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+            locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now(),
+            {keep_unique_key("j")}
         FROM old WHERE j.id = old.id AND j.locked_by = :by
         RETURNING {J_COLUMNS}, old.locked_at AS started_at),
     hist AS ({_FAILED_HISTORY}
@@ -295,28 +324,31 @@ SELECT_FOR_ACTION = f"""SELECT j.id, j.locked_by, j.failed_at, j.run_at,
 SELECT_FOR_RETRY = SELECT_FOR_ACTION
 
 # carries out tomqueue.plans.plan_retry's reset: pending, due and announced now
-RETRY_JOB = f"""UPDATE tomqueue_jobs SET failed_at = NULL, attempts = :attempts,
+RETRY_JOB = f"""UPDATE tomqueue_jobs j SET failed_at = NULL, attempts = :attempts,
         crashes = :crashes, run_at = now(), released_at = now(),
-        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
-    WHERE id = :id RETURNING {COLUMNS}"""
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now(),
+        {keep_unique_key("j")}
+    WHERE id = :id RETURNING {J_COLUMNS}"""
 
 # RETRY_JOB for a batch of rows the plans let go (locked FOR UPDATE by the same transaction)
-RETRY_JOBS = f"""UPDATE tomqueue_jobs SET failed_at = NULL, attempts = :attempts,
+RETRY_JOBS = f"""UPDATE tomqueue_jobs j SET failed_at = NULL, attempts = :attempts,
         crashes = :crashes, run_at = now(), released_at = now(),
-        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
-    WHERE id = ANY(CAST(:ids AS bigint[])) RETURNING {COLUMNS}"""
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now(),
+        {keep_unique_key("j", "CAST(:ids AS bigint[])")}
+    WHERE id = ANY(CAST(:ids AS bigint[])) RETURNING {J_COLUMNS}"""
 
 DELETE_JOBS = "DELETE FROM tomqueue_jobs WHERE id = ANY(CAST(:ids AS bigint[])) RETURNING id"
 DELETE_ONE = f"DELETE FROM tomqueue_jobs WHERE id = :id RETURNING {COLUMNS}"
 
 # carries out tomqueue.plans.plan_reschedule: released now only if due now (the plan's
 # "due" was decided against this transaction's now(), the instant written here)
-RESCHEDULE_JOB = f"""UPDATE tomqueue_jobs SET run_at = :run_at,
+RESCHEDULE_JOB = f"""UPDATE tomqueue_jobs j SET run_at = :run_at,
         released_at = CASE WHEN :due THEN now() END, failed_at = NULL,
         attempts = CASE WHEN :fresh THEN 0 ELSE attempts END,
         crashes = CASE WHEN :fresh THEN 0 ELSE crashes END,
-        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
-    WHERE id = :id RETURNING {COLUMNS}"""
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now(),
+        {keep_unique_key("j")}
+    WHERE id = :id RETURNING {J_COLUMNS}"""
 
 # carries out tomqueue.plans.plan_priority: 'announce' marks it released now, 'defer'
 # hands it to the deferred manager, 'keep' leaves released_at as it is
@@ -484,7 +516,8 @@ RECOVER_ORPHANS = f"""WITH dead AS (
             || COALESCE(E'\nprevious error: ' || j.last_error, ''), 65536),
         run_at = now(),
         released_at = now(),
-        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now(),
+        {keep_unique_key("j", "CAST(:ids AS bigint[])")}
     FROM dead WHERE j.id = dead.id
     RETURNING {J_COLUMNS}"""
 
@@ -520,7 +553,8 @@ OWN_LOCKS = """SELECT id, locked_by FROM tomqueue_jobs
       AND locked_by IS NOT NULL AND failed_at IS NULL"""
 
 RELEASE_STRANDED = f"""UPDATE tomqueue_jobs j SET released_at = now(),
-        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now()
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now(),
+        {keep_unique_key("j", "CAST(:ids AS bigint[])")}
     FROM unnest(CAST(:ids AS bigint[]), CAST(:holders AS text[])) AS s(id, locked_by)
     WHERE j.id = s.id AND j.locked_by = s.locked_by AND j.failed_at IS NULL
     RETURNING {J_COLUMNS}"""

@@ -27,6 +27,8 @@ class NewJob:
     priority: int
     run_at: datetime | None
     queue: str | None
+    # the class name, a space, and the job's unique_key() (None: not unique)
+    unique_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ def snapshot_from(record: Record) -> JobSnapshot:
         released_at=record["released_at"],
         crashes=record["crashes"],
         lock_key=record["lock_key"],
+        unique_key=record["unique_key"],
     )
 
 
