@@ -21,12 +21,13 @@ What it returns (``Outcome``, ``BulkReport``, ``JobPage``, ``Stats``, ``WorkerIn
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from tomqueue.admin_results import (
     BulkReport,
+    CronInfo,
     DeferredInfo,
     JobPage,
     Outcome,
@@ -45,10 +46,11 @@ from tomqueue.admin_results import (
 )
 from tomqueue.app import App
 from tomqueue.broker import BROKER_FAILURES
+from tomqueue.cron import schedule_of
 from tomqueue.database import MIGRATION_LOCK_KEY
 from tomqueue.deferred.leadership import leader_key
 from tomqueue.filters import Filter, State
-from tomqueue.job import PRIORITY_RANGE
+from tomqueue.job import PRIORITY_RANGE, Job
 from tomqueue.notifications import notification_for
 from tomqueue.priority import LEVELS_IN_ORDER, level_for
 from tomqueue.queues import shown_queue
@@ -59,6 +61,7 @@ from tomqueue.store.values import ActionResult, BatchResult, Held
 __all__ = [
     "Admin",
     "BulkReport",
+    "CronInfo",
     "DeferredInfo",
     "Filter",
     "JobPage",
@@ -169,6 +172,24 @@ class Admin:
         return [
             QueueInfo(name, level, *counts[name], queue=queue)
             for name, (level, queue) in places.items()
+        ]
+
+    def cron(self, classes: Iterable[type[Job]]) -> list[CronInfo]:
+        """The cron schedules of ``classes`` (those with a ``cron``), by name: the last fire
+        time that enqueued a job, and the next, on the database's clock."""
+        schedules = [s for s in (schedule_of(cls) for cls in classes) if s is not None]
+        runs = self._store.cron.last_runs([s.name for s in schedules])
+        now = self.db_now()
+        return [
+            CronInfo(
+                s.name,
+                s.expression,
+                s.timezone,
+                runs[s.name][0] if s.name in runs else None,
+                runs[s.name][1] if s.name in runs else None,
+                s.next_fire(now),
+            )
+            for s in sorted(schedules, key=lambda s: s.name)
         ]
 
     # -- acting on one job -----------------------------------------------------------------

@@ -345,3 +345,25 @@ def stats_from(rows: Iterable[StatsRow], priority_map: Mapping[int, PriorityLeve
         by_queue=dict(sorted(by_queue.items())),
         by_class=dict(sorted(by_class.items())),
     )
+
+
+@dataclass(frozen=True)
+class CronInfo:
+    """One cron schedule: when it last enqueued a job (and which), and when it fires next."""
+
+    name: str
+    expression: str
+    timezone: str
+    last_fire: datetime | None
+    last_job_id: int | None
+    next_fire: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "cron": self.expression,
+            "timezone": self.timezone,
+            "last_fire": self.last_fire.isoformat() if self.last_fire else None,
+            "last_job_id": self.last_job_id,
+            "next_fire": self.next_fire.isoformat(),
+        }

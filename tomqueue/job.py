@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -31,6 +32,10 @@ class Job:
     queue_name: ClassVar[str | None] = None
     priority: ClassVar[int] = 0
     status_ttl: ClassVar[float | timedelta | None] = None
+    # a crontab expression: each tomqueue-deferred that loads the class enqueues an
+    # instance (built with no arguments) at every fire time, once across all managers
+    cron: ClassVar[str | None] = None
+    cron_timezone: ClassVar[str] = "UTC"
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -174,6 +179,16 @@ def validate_job_class(cls: type[Job]) -> None:
             f"{name}.queue_name must be None or a queue name (1 to {MAX_QUEUE_NAME} letters, "
             f"digits or '_.:-'), got {cls.queue_name!r}"
         )
+    if cls.cron is not None:
+        from tomqueue.cron import check_cron
+
+        check_cron(cls.cron, cls.cron_timezone, name)
+        try:
+            inspect.signature(cls).bind()
+        except TypeError as exc:
+            raise TypeError(
+                f"{name} has a cron schedule, so it must be buildable with no arguments: {exc}"
+            ) from exc
     priority = cls.priority
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(f"{name}.priority must be an int, got {priority!r}")
@@ -200,6 +215,11 @@ class JobRegistry:
     def names(self) -> list[str]:
         with self._lock:
             return sorted(self._classes)
+
+    def classes(self) -> list[type[Job]]:
+        """Every registered class, by name."""
+        with self._lock:
+            return [self._classes[name] for name in sorted(self._classes)]
 
     def modules(self) -> list[str]:
         """The modules that defined the registered classes (tomqueue's own left out)."""

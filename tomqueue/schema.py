@@ -134,3 +134,16 @@ Index(
     history.c.finished_at,
     postgresql_where=text("finished_at IS NOT NULL"),
 )
+
+CRON_FIRES_TABLE = "tomqueue_cron_fires"
+
+# one row per (cron schedule, fire time) a deferred manager handled (migration 0007): the
+# primary key makes a fire time run once across managers; job_id NULL marks a baseline
+cron_fires = Table(
+    CRON_FIRES_TABLE,
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("fire_at", DateTime(timezone=True), primary_key=True),
+    Column("job_id", BigInteger, nullable=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)

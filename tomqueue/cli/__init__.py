@@ -3,7 +3,7 @@
 Every command that reads or changes jobs calls the admin service (``tomqueue.admin``);
 none writes SQL. The commands live in ``tomqueue.cli.jobs`` (jobs, show, retry, delete,
 reschedule, run-now, priority), ``tomqueue.cli.overview`` (stats, workers) and
-``tomqueue.cli.dashboard`` (the web dashboard).
+``tomqueue.cli.dashboard`` (the web dashboard) and ``tomqueue.cli.cron`` (cron).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import click
 from tomqueue import migrate as migrations
 from tomqueue import prefix_binding
 from tomqueue.broker import BROKER_FAILURES
+from tomqueue.cli import cron as cron_commands
 from tomqueue.cli import dashboard as dashboard_commands
 from tomqueue.cli import jobs as job_commands
 from tomqueue.cli import overview as overview_commands
@@ -83,6 +84,7 @@ for _command in (
     *job_commands.COMMANDS,
     *overview_commands.COMMANDS,
     *dashboard_commands.COMMANDS,
+    *cron_commands.COMMANDS,
 ):
     main.add_command(_command)
 

@@ -6,12 +6,19 @@ import sys
 
 import click
 
+from tomqueue.app_modules import import_app_modules, set_up_app
 from tomqueue.commands import Command
 from tomqueue.default_app import configure, default_app
 from tomqueue.logs import configure_process_logging
 
 
 @click.command(name="tomqueue-deferred", cls=Command)
+@click.option(
+    "--app",
+    "apps",
+    multiple=True,
+    help="Module that defines job classes (repeatable): their cron schedules run here.",
+)
 @click.option("--prefix", default=None, help="Overrides TOMQUEUE_PREFIX.")
 @click.option(
     "--horizon",
@@ -20,7 +27,7 @@ from tomqueue.logs import configure_process_logging
     help="Seconds ahead held in memory (default 60).",
 )
 @click.option("--log-level", default="INFO", show_default=True)
-def main(prefix: str | None, horizon: float | None, log_level: str) -> None:
+def main(apps: tuple[str, ...], prefix: str | None, horizon: float | None, log_level: str) -> None:
     """Release jobs whose run_at has come; run several for fail-over (one leads)."""
     configure_process_logging(log_level)
     changes: dict[str, object] = {}
@@ -30,6 +37,9 @@ def main(prefix: str | None, horizon: float | None, log_level: str) -> None:
         changes["deferred_horizon"] = horizon  # seconds; Settings checks and converts
     if changes:
         configure(**changes)
-    manager = default_app().deferred_manager()
+    modules = import_app_modules(apps)
+    app = default_app()
+    set_up_app(modules, app)
+    manager = app.deferred_manager()
     manager.install_signal_handlers()
     sys.exit(manager.run())

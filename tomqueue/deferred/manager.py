@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.broker.deferred_consumer import DeferredConsumer
 from tomqueue.database import is_connection_error
+from tomqueue.deferred.cron_runner import CronRunner
 from tomqueue.deferred.leadership import Leadership
 from tomqueue.deferred.schedule import DeferredSchedule
 from tomqueue.errors import (
     DatabaseUnavailableError,
     MalformedNotificationError,
 )
+from tomqueue.job import registry
 from tomqueue.priority import level_for
 from tomqueue.settings import mask_url
 from tomqueue.sweep import Sweeper
@@ -64,6 +66,8 @@ class DeferredManager:
         self._next_sweep = 0.0
         self._next_leadership_check = 0.0
         self.sweeper = Sweeper(runtime)
+        # the cron schedules of the job classes this process loaded (--app)
+        self.cron = CronRunner(runtime, registry.classes())
         self.released_total = 0
         self.purged_total = 0
 
@@ -88,6 +92,8 @@ class DeferredManager:
             mask_url(self.settings.database_url),
         )
         self.runtime.ensure_prefix_bound(attempts=None, should_stop=self._stopping.is_set)
+        for schedule in self.cron.schedules:
+            log.info("cron %s: %r (%s)", schedule.name, schedule.expression, schedule.timezone)
         delay = 0.2
         try:
             while not self._stopping.is_set():
@@ -126,7 +132,9 @@ class DeferredManager:
             self._next_poll = 0.0
             self._next_leadership_check = time.monotonic() + self.leadership.timings.check_interval
             return True
-        self._stopping.wait(self.standby_retry)
+        self.cron.tick()  # standbys fire cron schedules too: the fire record picks one
+        until_cron = self.cron.seconds_until_next()
+        self._stopping.wait(min(self.standby_retry, until_cron or self.standby_retry))
         return False
 
     # -- one turn of the loop --------------------------------------------------------------
@@ -141,10 +149,12 @@ class DeferredManager:
             self._poll()
             self._next_poll = now_mono + self.settings.deferred_poll_interval.total_seconds()
         self._release_due()
+        self.cron.tick()
         if now_mono >= self._next_sweep:
             self._next_sweep = now_mono + self.settings.sweep_interval.total_seconds()
             self.sweeper.sweep()
             self._purge_history()
+            self.cron.purge()
         self.consumer.run_once(time_limit=self._sleep_for())
         self._release_due()
 
@@ -187,6 +197,9 @@ class DeferredManager:
         now_mono = time.monotonic()
         until_poll = max(0.0, self._next_poll - now_mono)
         until_check = max(0.0, self._next_leadership_check - now_mono)
+        until_cron = self.cron.seconds_until_next()
+        if until_cron is not None:
+            until_check = min(until_check, until_cron)
         next_run_at = self.schedule.next_run_at()
         if next_run_at is None:
             return min(until_poll, until_check, 1.0)

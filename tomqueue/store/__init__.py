@@ -2,7 +2,7 @@
 
 ``statements`` holds the SQL, ``executor`` the connections; each caller has its own small
 class (``EnqueueStore``, ``WorkerStore``, ``AdminStore``, ``OverviewStore``,
-``DeferredStore``, ``SweepStore``, ``StatusStore``). Methods return plain values
+``DeferredStore``, ``SweepStore``, ``StatusStore``, ``CronStore``). Methods return plain values
 (``JobSnapshot``, ``JobStatus``), never live ORM objects, and each is one short transaction
 at most: none stays open while a job runs.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from tomqueue.store.admin import AdminStore
+from tomqueue.store.cron import CronStore
 from tomqueue.store.deferred import DeferredStore
 from tomqueue.store.enqueue import EnqueueStore
 from tomqueue.store.executor import Executor
@@ -35,10 +36,12 @@ class JobStore:
         self.deferred = DeferredStore(self.executor)
         self.sweep = SweepStore(self.executor)
         self.status = StatusStore(self.executor)
+        self.cron = CronStore(self.executor)
 
 
 __all__ = [
     "AdminStore",
+    "CronStore",
     "DeferredStore",
     "EnqueueStore",
     "JobStore",

@@ -558,3 +558,24 @@ RELEASE_STRANDED = f"""UPDATE tomqueue_jobs j SET released_at = now(),
     FROM unnest(CAST(:ids AS bigint[]), CAST(:holders AS text[])) AS s(id, locked_by)
     WHERE j.id = s.id AND j.locked_by = s.locked_by AND j.failed_at IS NULL
     RETURNING {J_COLUMNS}"""
+
+# -- cron schedules (tomqueue_cron_fires, migration 0007) ---------------------------------
+
+# claimed by the one manager whose insert wrote the row; the others' do nothing
+CRON_CLAIM = """INSERT INTO tomqueue_cron_fires (name, fire_at, job_id)
+    VALUES (:name, :fire_at, NULL) ON CONFLICT (name, fire_at) DO NOTHING RETURNING name"""
+
+CRON_LINK = """UPDATE tomqueue_cron_fires SET job_id = :job_id
+    WHERE name = :name AND fire_at = :fire_at"""
+
+CRON_LAST = """SELECT name, max(fire_at) AS fire_at FROM tomqueue_cron_fires
+    WHERE name = ANY(CAST(:names AS text[])) GROUP BY name"""
+
+CRON_LAST_RUN = """SELECT DISTINCT ON (name) name, fire_at, job_id FROM tomqueue_cron_fires
+    WHERE name = ANY(CAST(:names AS text[])) AND job_id IS NOT NULL
+    ORDER BY name, fire_at DESC"""
+
+# old fire records go; each schedule's newest stays, so its next fire time is still known
+CRON_PURGE = """DELETE FROM tomqueue_cron_fires f
+    WHERE f.recorded_at < now() - make_interval(secs => :keep)
+      AND f.fire_at < (SELECT max(n.fire_at) FROM tomqueue_cron_fires n WHERE n.name = f.name)"""
