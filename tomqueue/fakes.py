@@ -115,8 +115,10 @@ class InMemoryJobStore:
     def _kept_key(self, row: JobSnapshot) -> str | None:
         """A row going back to waiting keeps its unique key unless a twin waits with it
         (``statements.keep_unique_key``)."""
-        twin = self._waiting_keys({row.unique_key} if row.unique_key else set())
-        return None if twin and twin.get(row.unique_key or "") != row.id else row.unique_key
+        if row.unique_key is None:
+            return None
+        twin = self._waiting_keys({row.unique_key}).get(row.unique_key)
+        return row.unique_key if twin in (None, row.id) else None
 
     def _insert(self, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
         """As the unique index does: a unique job whose twin waits is not written."""

@@ -56,25 +56,18 @@ class Persist:
             return []
         ctx.app.ensure_prefix_bound()  # once per App: this prefix owns the database
         store = ctx.app.store.enqueue
-        if ctx.session is not None:
-            conn = ctx.session.connection()
-            ctx.rows = store.insert(conn, ctx.new_jobs)
-            if any(job.unique_key for job in ctx.new_jobs):
-                ctx.job_ids = resolve_ids(
-                    ctx.new_jobs,
-                    ctx.rows,
-                    lambda keys: store.waiting_twins(conn, keys),
-                    lambda again: store.insert(conn, again),
-                )
-        else:
-            ctx.rows = store.insert_committed(ctx.new_jobs)
-            if any(job.unique_key for job in ctx.new_jobs):
-                ctx.job_ids = resolve_ids(
-                    ctx.new_jobs,
-                    ctx.rows,
-                    lambda keys: store.waiting_twins(None, keys),
-                    store.insert_committed,
-                )
+        conn = ctx.session.connection() if ctx.session is not None else None
+
+        def write(new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
+            if conn is not None:
+                return store.insert(conn, new_jobs)
+            return store.insert_committed(new_jobs)
+
+        ctx.rows = write(ctx.new_jobs)
+        if any(job.unique_key for job in ctx.new_jobs):
+            ctx.job_ids = resolve_ids(
+                ctx.new_jobs, ctx.rows, lambda keys: store.waiting_twins(conn, keys), write
+            )
         return call_next(ctx)
 
 

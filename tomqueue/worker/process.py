@@ -188,8 +188,9 @@ class Worker:
                     if delay > 0.2:
                         log.warning("connected to RabbitMQ again")
                     delay = 0.2
-                if self._found_queues:
-                    self.consumer.add_queues(self._found_queues)
+                found, self._found_queues = self._found_queues, []
+                if found:  # once per discovery, not on every turn of the pump
+                    self.consumer.add_queues(found)
                 self.consumer.run_once(0.2)
             except BROKER_FAILURES as exc:
                 self.consumer.lost()
