@@ -13,20 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import threading
-import time
-import uuid
-
-import pika
-import psycopg
 
 import tomqueue
-from bench.status_bench import ADMIN, AMQP, libpq
+from bench.fresh_drain import timed_drain
 from tomqueue.app import App
-from tomqueue.broker import Topology, delete_topology
-from tomqueue.migrate import upgrade
-from tomqueue.settings import Settings
-from tomqueue.worker.process import Worker
 
 NAMED = ["billing", "email", "reports", "sync"]
 
@@ -37,41 +27,17 @@ class Noop(tomqueue.Job):
 
 
 def drain(named: bool, jobs: int, concurrency: int) -> float:
-    name = f"tq_bench_queues_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(libpq(ADMIN), autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
-    queues = ",".join(NAMED) if named else "default"
-    settings = Settings(
-        database_url=url, amqp_url=AMQP, prefix=f"benchqueues.{name}", queues=queues
-    )
-    app = App(settings, pool_size=concurrency + 4)
-    try:
-        upgrade(url)
+    def enqueue(app: App) -> int:
         batch = [Noop() for _ in range(jobs)]
         if named:
             for i, queue in enumerate(NAMED):
                 app.enqueue_many(batch[i :: len(NAMED)], queue=queue, wait_for_broker=True)
         else:
             app.enqueue_many(batch, wait_for_broker=True)
-        worker = Worker(app, concurrency=concurrency)
-        started = time.monotonic()
-        thread = threading.Thread(target=worker.run, daemon=True)
-        thread.start()
-        with psycopg.connect(libpq(url), autocommit=True) as conn:
-            while conn.execute("SELECT count(*) FROM tomqueue_jobs").fetchone()[0]:  # type: ignore[index]
-                time.sleep(0.01)
-        elapsed = time.monotonic() - started
-        worker.stop()
-        thread.join(30)
-        return jobs / elapsed
-    finally:
-        app.close()
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP))
-        delete_topology(connection.channel(), Topology(settings.prefix), NAMED)
-        connection.close()
-        with psycopg.connect(libpq(ADMIN), autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        return jobs
+
+    queues = ",".join(NAMED) if named else "default"
+    return timed_drain(enqueue, concurrency, queues, NAMED if named else ())
 
 
 def main() -> None:

@@ -369,7 +369,11 @@ class InMemoryJobStore:
             )
             return True
 
-    def wake(self, gate: Gate) -> list[JobSnapshot]:
+    def anyone_parked(self, gate: Gate) -> bool:
+        with self._lock:
+            return any(row.parked_on == gate.name for row in self._rows.values())
+
+    def wake(self, gate: Gate, announce: bool = True) -> list[JobSnapshot]:
         with self._lock:
             held = sum((gate.space, slot) in self._slots for slot in gate.slots)
             parked = sorted(
@@ -385,8 +389,9 @@ class InMemoryJobStore:
             else:
                 parked = parked[: max(gate.size - held, 0)]
             now = self.now()
+            released = now if announce or gate.serial_key is None else None
             woken = [
-                replace(row, parked_on=None, released_at=now, updated_at=now) for row in parked
+                replace(row, parked_on=None, released_at=released, updated_at=now) for row in parked
             ]
             self._rows.update({row.id: row for row in woken})
             return woken

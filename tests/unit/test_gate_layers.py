@@ -17,8 +17,9 @@ from tomqueue.job import stored_serial_key
 from tomqueue.middleware import Chain
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store.values import NewJob
+from tomqueue.wire import decode_notification
 from tomqueue.worker.context import WorkContext
-from tomqueue.worker.gates import ConcurrencyLimit, Gatekeeper, SerialKey
+from tomqueue.worker.gates import ConcurrencyLimit, Gatekeeper, HandOff, SerialKey
 from tomqueue.worker.outcome import Outcome
 
 
@@ -104,7 +105,25 @@ def test_a_serial_job_behind_an_earlier_one_parks_and_its_turn_comes_after_it(st
     assert chain.invoke(context_for(other), lambda c: Outcome.SUCCEEDED) is Outcome.SUCCEEDED
     assert announced(announcer) == []
     assert chain.invoke(context_for(first), lambda c: Outcome.SUCCEEDED) is Outcome.SUCCEEDED
+    # the next of the key is woken for this thread to run next, unannounced: a sweep
+    # announces it if this process dies first
+    assert announced(announcer) == []
+    assert store.get(second.id).parked_on is None and store.get(second.id).released_at is None
+    source = HandOff(EmptySource(), keeper_of(chain))
+    delivery = source.pop(0.0)
+    assert decode_notification(delivery.body).job_id == second.id
+    assert source.pop(0.0) is None  # then the worker's own source
+    delivery.nack(requeue=True)  # an error before the lock: announced instead
     assert announced(announcer) == [second.id]
+
+
+class EmptySource:
+    def pop(self, timeout: float) -> None:
+        return None
+
+
+def keeper_of(chain: Chain[WorkContext, Outcome]) -> Gatekeeper:
+    return next(layer.keeper for layer in chain if isinstance(layer, SerialKey))
 
 
 def test_a_failed_attempt_keeps_the_key_with_the_failing_job(store, announcer):

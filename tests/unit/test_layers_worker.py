@@ -516,6 +516,7 @@ def test_the_default_stack_runs_a_job_end_to_end_over_the_fakes(store, publisher
     )
     assert stack.names() == [
         "ErrorHandling",
+        "FreeKeptSlots",
         "Pop",
         "LockJob",
         "ConcurrencyLimit",

@@ -21,9 +21,8 @@ class GateStore:
 
     def take(self, gate: Gate) -> int | None:
         """A free slot of ``gate``, now held by this thread's connection; None if all are held."""
-        rows = self._executor.hot_rows(
-            sql.GATE_TAKE, {"space": gate.space, "slots": list(gate.slots)}
-        )
+        params = {"space": gate.space, "size": gate.size}
+        rows = self._executor.hot_rows(sql.GATE_TAKE, params)
         return int(rows[0]["slot"]) if rows else None
 
     def take_turn(self, gate: Gate, job_id: int) -> tuple[bool, bool]:
@@ -47,17 +46,25 @@ class GateStore:
         params = {"gate": gate.name, "id": job_id, "by": locked_by}
         return self._executor.hot_count(sql.PARK, params) > 0
 
-    def wake(self, gate: Gate) -> list[JobSnapshot]:
+    def anyone_parked(self, gate: Gate) -> bool:
+        """Is a job parked at ``gate``? (cheap: what a job leaving a gate asks first)"""
+        rows = self._executor.hot_rows(sql.PARKED_AT, {"gate": gate.name})
+        return bool(rows[0]["parked"])
+
+    def wake(self, gate: Gate, announce: bool = True) -> list[JobSnapshot]:
         """Unpark the jobs that may pass ``gate`` now (as many as its free slots, best
-        first; for a serial gate, its head if its turn has come), to be announced."""
+        first; for a serial gate, its head if its turn has come), to be announced; a
+        serial head woken with ``announce=False`` is for the waker to run itself."""
         params: dict[str, object] = {
             "gate": gate.name,
             "space": gate.space,
-            "slots": list(gate.slots),
+            "first": gate.slots[0],
+            "last": gate.slots[-1],
         }
         if gate.serial_key is None:
             return snapshots(self._executor.hot_rows(sql.WAKE_LIMIT, params))
         params["key"] = gate.serial_key
+        params["announce"] = announce
         return snapshots(self._executor.hot_rows(sql.WAKE_SERIAL, params))
 
     def parked_limits(self) -> list[str]:

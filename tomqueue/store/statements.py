@@ -484,15 +484,16 @@ UNRELEASE_FUTURE = """UPDATE tomqueue_jobs SET released_at = NULL
 
 _THIS_DATABASE = "(SELECT oid FROM pg_database WHERE datname = current_database())"
 
-# advisory locks (space, slot) held by anyone in this database: pg_locks is live state, so a
-# count read after a park commits sees every slot held at that moment
+# how many of the advisory locks (space, :first..:last) anyone in this database holds:
+# pg_locks is live state, so a count read after a park commits sees every slot held then
 _HELD_SLOTS = f"""(SELECT count(*) FROM pg_locks l
     WHERE l.locktype = 'advisory' AND l.granted AND l.database = {_THIS_DATABASE}
       AND l.classid = CAST(CAST(:space AS integer) AS oid) AND l.objsubid = 2
-      AND CAST(l.objid AS bigint) = ANY(CAST(:slots AS bigint[])))"""
+      AND CAST(l.objid AS bigint) BETWEEN :first AND :last)"""
 
-# the first free slot, taken (each try that fails holds nothing; LIMIT stops at the first)
-GATE_TAKE = """SELECT s.slot FROM unnest(CAST(:slots AS integer[])) AS s(slot)
+# the first free slot of a limit gate, taken (a try that fails holds nothing, and LIMIT
+# stops at the first that succeeds)
+GATE_TAKE = """SELECT s.slot FROM generate_series(1, CAST(:size AS integer)) AS s(slot)
     WHERE pg_try_advisory_lock(:space, s.slot) LIMIT 1"""
 
 # a serial gate's one slot, and whether a row of the key with a lower id is still in the
@@ -503,27 +504,30 @@ SERIAL_TAKE = """SELECT pg_try_advisory_lock(:space, :slot) AS got, EXISTS (
 
 GATE_LEAVE = "SELECT pg_advisory_unlock(:space, :slot) AS held"
 
+# is anyone parked at the gate? (after GATE_LEAVE, in a statement of its own: its snapshot
+# must be taken after the unlock, to see any park that the unlock raced with)
+PARKED_AT = """SELECT EXISTS (SELECT 1 FROM tomqueue_jobs WHERE parked_on = :gate) AS parked"""
+
 # unlock the row without counting an attempt, to wait at the gate, out of every sweep
 PARK = f"""UPDATE tomqueue_jobs j SET locked_at = NULL, locked_by = NULL, lock_key = NULL,
         parked_on = :gate, released_at = now(), updated_at = now(), {keep_unique_key("j")}
     WHERE id = :id AND locked_by = :by AND failed_at IS NULL"""
 
-# wake as many parked jobs as the gate has free slots, best first (pg_locks is read only
-# when a job is parked there: the common case costs one probe of an empty index)
+# wake as many parked jobs as the limit gate has free slots, best first
 WAKE_LIMIT = f"""WITH woken AS (
         SELECT id FROM tomqueue_jobs WHERE parked_on = :gate
         ORDER BY priority, id
-        LIMIT (CASE WHEN EXISTS (SELECT 1 FROM tomqueue_jobs WHERE parked_on = :gate)
-                    THEN greatest(cardinality(CAST(:slots AS bigint[])) - {_HELD_SLOTS}, 0)
-                    ELSE 0 END)
+        LIMIT greatest(CAST(:last AS integer) - {_HELD_SLOTS}, 0)
         FOR UPDATE SKIP LOCKED)
     UPDATE tomqueue_jobs j SET parked_on = NULL, released_at = now(), updated_at = now()
     FROM woken WHERE j.id = woken.id
     RETURNING {J_COLUMNS}"""
 
-# wake a serial key's head (its lowest id) if it is parked and the key's slot is free
-WAKE_SERIAL = f"""UPDATE tomqueue_jobs j SET parked_on = NULL, released_at = now(),
-        updated_at = now()
+# wake a serial key's head (its lowest id) if it is parked and the key's slot is free;
+# one the waker runs itself (:announce false) is left unannounced, so that if the waker
+# dies first, a sweep or the deferred manager announces it within seconds
+WAKE_SERIAL = f"""UPDATE tomqueue_jobs j SET parked_on = NULL,
+        released_at = CASE WHEN CAST(:announce AS boolean) THEN now() END, updated_at = now()
     WHERE j.id = (SELECT id FROM tomqueue_jobs WHERE serial_key = :key ORDER BY id LIMIT 1)
       AND j.parked_on = :gate AND {_HELD_SLOTS} = 0
     RETURNING {J_COLUMNS}"""

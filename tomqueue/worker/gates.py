@@ -19,6 +19,7 @@ itself by leaving the limit gate.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -27,8 +28,10 @@ from tomqueue.notifications import notification_for
 from tomqueue.ports import AnnouncerPort, GateStorePort
 from tomqueue.settings import Settings
 from tomqueue.snapshot import JobSnapshot
+from tomqueue.wire import Notification, encode_notification
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.outcome import Outcome
+from tomqueue.worker.ports import Delivery, DeliverySource
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +39,56 @@ Next = Callable[[WorkContext], Outcome]
 
 
 class Gatekeeper:
-    """What both gates do alike: park a job, leave a gate, and announce the woken."""
+    """What both gates do alike: park a job, leave a gate, and announce the woken; and the
+    limit slots each slot thread keeps between jobs of one class.
+
+    A limit slot is kept, not freed, when its job ends with nobody parked at its gate: the
+    thread's next job of that class uses it with no statement at all, so a limit that is
+    not binding costs one cheap look per job. A kept slot is freed (and the gate's parked
+    jobs woken) as soon as the thread runs anything else, finds no message (``IDLE``), or
+    ends a job with someone parked; so a job parked behind a kept slot waits for the
+    holder's current job or its idle second, never longer.
+    """
 
     def __init__(self, store: GateStorePort, announcer: AnnouncerPort, settings: Settings) -> None:
         self.store = store
         self.announcer = announcer
         self.settings = settings
+        self._kept = threading.local()
+
+    def _kept_slots(self) -> dict[Gate, int]:
+        kept: dict[Gate, int] | None = getattr(self._kept, "slots", None)
+        if kept is None:
+            kept = self._kept.slots = {}
+        return kept
+
+    def reuse(self, gate: Gate) -> int | None:
+        """The slot of ``gate`` this thread kept from its last job, now this job's; the
+        thread's kept slots of other gates are freed first."""
+        kept = self._kept_slots()
+        slot = kept.pop(gate, None)
+        if kept:
+            self.free_kept()
+        return slot
+
+    def free_kept(self) -> None:
+        """Free every slot this thread kept, waking whoever waits for them."""
+        kept = self._kept_slots()
+        while kept:
+            gate, slot = kept.popitem()
+            self.leave(gate, slot)
+
+    def keep_or_leave(self, gate: Gate, slot: int) -> None:
+        """A limited job ended: keep its slot for the next job unless someone waits."""
+        try:
+            waiting = self.store.anyone_parked(gate)
+        except Exception:
+            log.exception("could not look for jobs parked at %s", gate.name)
+            waiting = True
+        if waiting:
+            self.leave(gate, slot)
+        else:
+            self._kept_slots()[gate] = slot
 
     def park(self, ctx: WorkContext, gate: Gate) -> Outcome:
         row = ctx.lock.row
@@ -51,9 +98,6 @@ class Gatekeeper:
         log.debug("job %s parked at %s", row.id, gate.name, extra=ctx.log_extra())
         self._wake(gate)  # a slot freed since we looked: whoever may pass goes now
         return Outcome.PARKED
-
-    def enter(self, ctx: WorkContext, gate: Gate, slot: int) -> None:
-        ctx.gate_exits.append(lambda: self.leave(gate, slot))
 
     def release(self, gate: Gate, slot: int) -> None:
         """Free a slot this thread holds, whatever it takes."""
@@ -65,12 +109,37 @@ class Gatekeeper:
             self.store.drop_slots()
 
     def leave(self, gate: Gate, slot: int) -> None:
-        """Free the slot, then wake whoever may pass now."""
+        """Free the slot, then wake whoever may pass now (a limit gate's parked jobs are
+        looked for first, cheaply: usually there are none). A serial key's next job is
+        usually parked: it is woken at once and, if this worker serves its queue, run
+        next by this very thread (``HandOff``), with no trip through the broker."""
         self.release(gate, slot)
         try:
-            self._wake(gate)
+            if gate.serial_key is not None:
+                self._hand_off(gate)
+            elif self.store.anyone_parked(gate):
+                self._wake(gate)
         except Exception:
             log.exception("could not wake the jobs parked at %s; a sweep will", gate.name)
+
+    def _hand_off(self, gate: Gate) -> None:
+        woken = self.store.wake(gate, announce=False)
+        mine = [row for row in woken if self.settings.queues.serves(row.queue)]
+        self._handed().extend(mine)
+        others = [row for row in woken if row not in mine]
+        if others:
+            announce(self.announcer, self.settings, others)
+
+    def _handed(self) -> list[JobSnapshot]:
+        handed: list[JobSnapshot] | None = getattr(self._kept, "handed", None)
+        if handed is None:
+            handed = self._kept.handed = []
+        return handed
+
+    def take_handed(self) -> JobSnapshot | None:
+        """The next job this thread woke for itself, if any."""
+        handed = self._handed()
+        return handed.pop(0) if handed else None
 
     def _wake(self, gate: Gate) -> None:
         woken = self.store.wake(gate)
@@ -96,13 +165,72 @@ class ConcurrencyLimit:
     def __call__(self, ctx: WorkContext, call_next: Next) -> Outcome:
         job_class = type(ctx.job)
         if job_class.concurrency_limit is None:
+            self.keeper.free_kept()
             return call_next(ctx)
         gate = _limit_gate(job_class.class_name(), job_class.concurrency_limit)
-        slot = self.keeper.store.take(gate)
+        slot = self.keeper.reuse(gate)
+        if slot is None:
+            slot = self.keeper.store.take(gate)
         if slot is None:
             return self.keeper.park(ctx, gate)
-        self.keeper.enter(ctx, gate, slot)
+        ctx.gate_exits.append(lambda: self.keeper.keep_or_leave(gate, slot))
         return call_next(ctx)
+
+
+class HandOff:
+    """The DeliverySource a gated stack pops from: a serial job this slot thread woke for
+    itself first (a delivery with no broker message), then the worker's own source.
+
+    The handed job was woken unannounced: if this process dies before running it, a
+    sweep or the deferred manager announces it within seconds. A local delivery that is
+    requeued (an error before the lock) is announced instead; one that is acked or
+    dropped settles nothing, as there is no message.
+    """
+
+    def __init__(self, source: DeliverySource, keeper: Gatekeeper) -> None:
+        self.source = source
+        self.keeper = keeper
+
+    def pop(self, timeout: float) -> Delivery | None:
+        row = self.keeper.take_handed()
+        if row is None:
+            return self.source.pop(timeout)
+        note = notification_for(row, self.keeper.settings.priority_map)
+        return LocalDelivery(note, self.keeper.announcer)
+
+
+class LocalDelivery:
+    """A notification that never went through RabbitMQ (see HandOff)."""
+
+    redelivered = False
+
+    def __init__(self, note: Notification, announcer: AnnouncerPort) -> None:
+        self.note = note
+        self.body = encode_notification(note)
+        self.announcer = announcer
+
+    def ack(self) -> None:
+        pass
+
+    def nack(self, requeue: bool) -> None:
+        if requeue:
+            self.announcer.submit([self.note])
+
+    def mark_locked(self) -> None:
+        pass
+
+
+class FreeKeptSlots:
+    """Outside Pop: a slot thread that found no message frees the limit slots it kept."""
+
+    def __init__(self, keeper: Gatekeeper) -> None:
+        self.keeper = keeper
+
+    def __call__(self, ctx: WorkContext, call_next: Next) -> Outcome:
+        outcome = call_next(ctx)
+        if outcome is Outcome.IDLE:
+            self.keeper.free_kept()
+        return outcome
 
 
 class SerialKey:
@@ -122,7 +250,7 @@ class SerialKey:
             self.keeper.release(gate, slot)  # an earlier job of the key goes first
         if not got or behind:
             return self.keeper.park(ctx, gate)
-        self.keeper.enter(ctx, gate, slot)
+        ctx.gate_exits.append(lambda: self.keeper.leave(gate, slot))
         return call_next(ctx)
 
 

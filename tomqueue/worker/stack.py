@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING
 
 from tomqueue.middleware import Chain
 from tomqueue.worker.context import WorkContext
-from tomqueue.worker.gates import ConcurrencyLimit, Gatekeeper, SerialKey
+from tomqueue.worker.gates import (
+    ConcurrencyLimit,
+    FreeKeptSlots,
+    Gatekeeper,
+    HandOff,
+    SerialKey,
+)
 from tomqueue.worker.layers import (
     ErrorHandling,
     Invoke,
@@ -38,8 +44,8 @@ class StackParts:
 
 
 def default_worker_stack(parts: StackParts) -> WorkerStack:
-    """ErrorHandling → Pop → LockJob → ConcurrencyLimit → SerialKey → Timeout → Invoke,
-    outermost first.
+    """ErrorHandling → FreeKeptSlots → Pop → LockJob → ConcurrencyLimit → SerialKey →
+    Timeout → Invoke, outermost first.
 
     Applications change it through ``App.edit_worker_stack``, never by editing this.
     """
@@ -48,7 +54,8 @@ def default_worker_stack(parts: StackParts) -> WorkerStack:
     stack: WorkerStack = Chain(
         [
             ErrorHandling(),
-            Pop(parts.source, app.publisher, app.settings),
+            FreeKeptSlots(keeper),
+            Pop(HandOff(parts.source, keeper), app.publisher, app.settings),
             LockJob(app.store.worker, app.settings, parts.should_stop, parts.lease),
             ConcurrencyLimit(keeper),
             SerialKey(keeper),
