@@ -245,6 +245,9 @@ def job_dict(row: JobSnapshot, at: datetime) -> dict[str, Any]:
         "priority": row.priority,
         "attempts": row.attempts,
         "crashes": row.crashes,
+        "serial_key": row.serial_key,
+        # the gate it waits at for a slot of its class or its serial key's turn
+        "parked_on": row.parked_on,
         "run_at": moment(row.run_at),
         "created_at": moment(row.created_at),
         "updated_at": moment(row.updated_at),

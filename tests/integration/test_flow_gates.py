@@ -4,6 +4,7 @@ starting promptly when a slot frees, a serial key's 50 jobs run strictly in orde
 fleet, a failing job holding its key through its retries, and a failed-for-good job
 holding it until a person deletes it."""
 
+import json
 from datetime import datetime
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 import tomqueue
 from tests.conftest import stop_process, wait_until
 from tests.jobs import InOrder, Limited, Record
+from tomqueue.gates import serial_gate
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +79,9 @@ def test_parked_jobs_wait_without_attempts_and_show_where_they_wait(tq):
     )
     assert all(attempts == 0 and locked_by is None for attempts, _, locked_by in parked)
     assert {gate for _, gate, _ in parked} == {"limit:tests.jobs.Limited"}
+    [(one,)] = tq.sql("SELECT id FROM tomqueue_jobs WHERE parked_on IS NOT NULL LIMIT 1")
+    shown = json.loads(tq.cli("show", str(one), "--json").stdout)
+    assert shown["parked_on"] == "limit:tests.jobs.Limited" and shown["state"] == "queued"
     wait_until(lambda: tq.pending_count() == 0, timeout=20)
     assert most_at_once(intervals(tq, "hold")) == 2 and len(ids) == 4
     assert stop_process(worker) == 0
@@ -153,4 +158,21 @@ def test_a_retried_failed_head_runs_first_then_the_rest(tq):
     assert result.returncode == 0, result.stderr
     wait_until(lambda: tq.pending_count() == 0, timeout=15)
     assert run_order(tq, "acct-5") == [0, 1, 2]
+    assert stop_process(worker) == 0
+
+
+def test_a_next_job_woken_for_its_waker_is_announced_by_a_sweep_if_the_waker_dies(tq):
+    """What a waker that died between waking a serial key's next job and running it
+    leaves: the row unparked and unannounced. A worker's sweep announces it."""
+    first, second = tomqueue.enqueue_many([InOrder("acct-6", 0), InOrder("acct-6", 1)])
+    tq.sql("DELETE FROM tomqueue_jobs WHERE id = %s", first)
+    tq.sql(
+        "UPDATE tomqueue_jobs SET parked_on = 'serial:acct-6', released_at = now() WHERE id = %s",
+        second,
+    )
+    [woken] = tq.app.store.gates.wake(serial_gate("acct-6"), announce=False)
+    assert woken.id == second and tq.job(second)["released_at"] is None
+    worker = tq.spawn("worker", env=tq.environ | {"TOMQUEUE_SWEEP_INTERVAL": "0.5"})
+    wait_until(lambda: tq.job(second) is None, timeout=20, message="the sweep announced it")
+    assert run_order(tq, "acct-6") == [1]
     assert stop_process(worker) == 0
