@@ -101,6 +101,7 @@ class TomQueueBackend(compat.BaseTaskBackend):
 
     def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
         self.validate_task(task)
+        registry.remember(task)
         args = compat.normalize_json(list(args))
         kwargs = compat.normalize_json(dict(kwargs))
         job = DjangoTask(
@@ -255,7 +256,7 @@ class TomQueueBackend(compat.BaseTaskBackend):
     ) -> Any:
         path = str(state.get("task", ""))
         registry.ensure_discovered(self.worker_modules())
-        task = registry.lookup(path)
+        task = registry.describe(path)
         if task is None:
             raise compat.TaskResultDoesNotExist(
                 f"{result_id}: its task {path!r} is not registered in this process"

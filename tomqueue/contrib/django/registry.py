@@ -5,6 +5,9 @@ does for ``admin`` modules), plus the modules named in the backend's ``OPTIONS["
 and registers every ``Task`` object found in them under its module path
 (``myapp.tasks.send_invoice``). A row naming any other path fails with
 ``UnknownTaskError``: the worker never imports the module a row names.
+
+Apart from those, a process remembers the tasks it enqueued itself (``remember``), only
+to describe their results (``get_result``), never to run them.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class TaskRegistry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, Any] = {}
+        self._enqueued: dict[str, Any] = {}  # for get_result only, never run
         self._modules: list[str] = []
         self._discovered = False
         self._lock = threading.RLock()
@@ -65,6 +69,16 @@ class TaskRegistry:
     def register(self, task: Any) -> None:
         with self._lock:
             self._tasks[task.module_path] = task
+
+    def remember(self, task: Any) -> None:
+        """A task this process enqueued: known to ``describe``, not runnable."""
+        with self._lock:
+            self._enqueued.setdefault(task.module_path, task)
+
+    def describe(self, path: str) -> Any | None:
+        """The task to name in a result: registered, or enqueued by this process."""
+        with self._lock:
+            return self._tasks.get(path) or self._enqueued.get(path)
 
     def lookup(self, path: str) -> Any | None:
         """The task registered under ``path``, or None; never imports anything."""
