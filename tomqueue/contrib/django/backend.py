@@ -122,7 +122,7 @@ class TomQueueBackend(compat.BaseTaskBackend):
             queue=None if task.queue_name == DEFAULT_QUEUE else task.queue_name,
             caller=DjangoTransaction(self.database),
         )[0]
-        result = compat.TaskResult(
+        result = compat.make_result(
             task=task,
             id=str(job_id),
             status=compat.TaskResultStatus.READY,
@@ -229,7 +229,7 @@ class TomQueueBackend(compat.BaseTaskBackend):
             result = self._result(
                 result_id,
                 fields,
-                Status.SUCCESSFUL,
+                compat.SUCCESSFUL,
                 enqueued_at=record["h_enqueued_at"],
                 started_at=record["h_started_at"],
                 finished_at=record["h_finished_at"],
@@ -268,7 +268,7 @@ class TomQueueBackend(compat.BaseTaskBackend):
                 queue_name=str(state.get("queue_name", task.queue_name)),
                 backend=str(state.get("backend", self.alias)),
             )
-        return compat.TaskResult(
+        return compat.make_result(
             task=task,
             id=result_id,
             status=status,

@@ -9,6 +9,7 @@ lives), which are settled once below.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from types import ModuleType
 from typing import Any
@@ -69,8 +70,23 @@ def _find_normalize_json() -> Any:
 normalize_json: Any = _find_normalize_json()
 """Django's rule for task arguments and results: JSON types only (tuples become lists)."""
 
+# the finished-well status: SUCCESSFUL in Django 6.0 and the backport 0.12, SUCCEEDED in
+# later development versions
+SUCCESSFUL: Any = getattr(TaskResultStatus, "SUCCESSFUL", None) or TaskResultStatus.SUCCEEDED
+_RESULT_FIELDS = {f.name for f in dataclasses.fields(TaskResult)}
+
+
+def make_result(**fields: Any) -> Any:
+    """A TaskResult from the fields every version has; ``metadata`` (newer versions
+    require it) is given as empty where the class has it."""
+    if "metadata" in _RESULT_FIELDS:
+        fields.setdefault("metadata", {})
+    return TaskResult(**fields)
+
+
 __all__ = [
     "DEFAULT_TASK_QUEUE_NAME",
+    "SUCCESSFUL",
     "TASKS_MODULE",
     "TASK_MAX_PRIORITY",
     "TASK_MIN_PRIORITY",
@@ -82,6 +98,7 @@ __all__ = [
     "TaskResult",
     "TaskResultDoesNotExist",
     "TaskResultStatus",
+    "make_result",
     "normalize_json",
     "signals",
     "task_backends",

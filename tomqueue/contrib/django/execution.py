@@ -33,7 +33,7 @@ def run_task(job: DjangoTask, task: Any, run: RunInfo | None) -> Any:
         _finish(result, compat.TaskResultStatus.FAILED, exc)
         compat.signals.task_finished.send(sender=backend_class, task_result=result)
         raise
-    _finish(result, compat.TaskResultStatus.SUCCESSFUL, None, value)
+    _finish(result, compat.SUCCESSFUL, None, value)
     compat.signals.task_finished.send(sender=backend_class, task_result=result)
     return value
 
@@ -54,7 +54,7 @@ def _running_result(job: DjangoTask, task: Any, run: RunInfo | None) -> Any:
     now = timezone.now()
     attempts = run.attempts if run is not None else 0
     wid = run.worker_id if run is not None else worker_id()
-    return compat.TaskResult(
+    return compat.make_result(
         task=task,
         id=str(run.job_id) if run is not None else "",
         status=compat.TaskResultStatus.RUNNING,
