@@ -239,3 +239,15 @@ def test_get_result_of_an_unknown_id(dj):
 def test_a_bad_backend_alias_is_a_clear_command_error(dj):
     proc = dj.manage("tomqueue_worker", "--backend", "nope")
     assert proc.wait(60) != 0
+
+
+def test_tomqueue_worker_with_the_django_app_module_runs_tasks_too(dj):
+    worker = dj.tq.spawn(
+        "worker",
+        "--app",
+        "tomqueue.contrib.django.worker",
+        env=dj.environ(DJANGO_SETTINGS_MODULE="tests.django_project.settings"),
+    )
+    done = dj.wait_finished(tasks.add, tasks.add.enqueue("plain-cli", 20, 22).id)
+    assert done.return_value == 42
+    assert stop_process(worker) == 0
