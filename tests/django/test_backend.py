@@ -66,6 +66,23 @@ def test_a_task_enqueued_runs_on_manage_py_tomqueue_worker_and_its_result_is_rea
     assert stop_process(worker) == 0
 
 
+def test_a_running_task_is_running_with_its_worker_and_start_time(dj):
+    worker = dj.worker()
+    result = tasks.wait_for_release.enqueue("held")
+    running = wait_until(
+        lambda: (r := tasks.wait_for_release.get_result(result.id)).status == Status.RUNNING and r,
+        timeout=30,
+        message="the task running",
+    )
+    assert running.started_at is not None and running.finished_at is None
+    assert len(running.worker_ids) == 1 and "pid:" in running.worker_ids[0]
+    with pytest.raises(ValueError, match="not finished"):
+        _ = running.return_value
+    dj.tq.sql("INSERT INTO test_runs (label, event) VALUES ('held', 'release')")
+    assert dj.wait_finished(tasks.wait_for_release, result.id).return_value == "released"
+    assert stop_process(worker) == 0
+
+
 def test_a_rollback_writes_no_row_and_announces_nothing_a_commit_runs_the_task(dj):
     with pytest.raises(RuntimeError), transaction.atomic():
         rolled = tasks.add.enqueue("rolled", 1, 1)
@@ -251,3 +268,31 @@ def test_tomqueue_worker_with_the_django_app_module_runs_tasks_too(dj):
     done = dj.wait_finished(tasks.add, tasks.add.enqueue("plain-cli", 20, 22).id)
     assert done.return_value == 42
     assert stop_process(worker) == 0
+
+
+def test_manage_py_tomqueue_runs_the_operator_cli_on_the_backends_database(dj):
+    import subprocess
+    import sys
+
+    from tests.django.conftest import MANAGE
+
+    failed = dj.wait_finished(tasks.explode, (dj.worker(), tasks.explode.enqueue("cli", "x"))[1].id)
+
+    def manage(*args: str) -> subprocess.CompletedProcess[str]:
+        # the settings build DATABASES from TOMQUEUE_DATABASE_URL; the backend then gives
+        # tomqueue the URL it derives from DATABASES
+        env = dj.environ()
+        return subprocess.run(
+            [sys.executable, str(MANAGE), "tomqueue", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    migrate = manage("migrate")
+    assert migrate.returncode == 0, migrate.stderr
+    assert "schema at revision" in migrate.stdout
+    listed = manage("jobs", "--failed", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert failed.id in listed.stdout and "DjangoTask" in listed.stdout

@@ -77,3 +77,20 @@ def enqueue_child(label: str) -> str:
     """A task that enqueues another from inside the worker."""
     record(label)
     return add.enqueue(f"{label}-child", 2, 3).id
+
+
+@tasks.task
+def wait_for_release(label: str) -> str:
+    """Runs until the test inserts a 'release' row for its label (RUNNING meanwhile)."""
+    import time
+
+    record(label)
+    for _ in range(600):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM test_runs WHERE label = %s AND event = 'release'", [label]
+            )
+            if cursor.fetchone()[0]:
+                return "released"
+        time.sleep(0.05)
+    raise TimeoutError("never released")
