@@ -59,6 +59,9 @@ class TomQueueBackend(compat.BaseTaskBackend):
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         self.database = str(self.options.get("DATABASE", "default"))
+        # (the settings in force, the App for them): the settings are worked out again
+        # only when tomqueue.configure() has changed what is in force
+        self._resolved: tuple[Settings, App] | None = None
 
     # -- tomqueue --------------------------------------------------------------------------
 
@@ -74,17 +77,13 @@ class TomQueueBackend(compat.BaseTaskBackend):
         """The App announcing this backend's jobs: the process's own when the settings
         agree (a worker's, so tasks that enqueue share its connections), else one per
         distinct settings, kept for the process's life."""
-        settings = self.tomqueue_settings()
-        current = default_app()
-        if current.settings == settings:
-            return current
-        with _apps_lock:
-            for app in _apps:
-                if app.settings == settings:
-                    return app
-            app = App(settings)
-            _apps.append(app)
-            return app
+        base = current_settings()
+        resolved = self._resolved
+        if resolved is not None and resolved[0] is base:
+            return resolved[1]
+        app = _app_for(base.replace(**self.tomqueue_changes()))
+        self._resolved = (base, app)
+        return app
 
     def worker_modules(self) -> list[str]:
         return [str(name) for name in self.options.get("MODULES") or []]
@@ -282,6 +281,19 @@ class TomQueueBackend(compat.BaseTaskBackend):
             errors=errors,
             worker_ids=worker_ids,
         )
+
+
+def _app_for(settings: Settings) -> App:
+    current = default_app()
+    if current.settings == settings:
+        return current
+    with _apps_lock:
+        for app in _apps:
+            if app.settings == settings:
+                return app
+        app = App(settings)
+        _apps.append(app)
+        return app
 
 
 def tomqueue_priority(django_priority: int) -> int:
