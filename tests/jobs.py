@@ -294,3 +294,52 @@ class UniqueRefresh(tomqueue.Job):
 
     def reschedule_at(self, now: datetime, attempts: int) -> datetime:
         return now + timedelta(hours=1)  # waits for its retry, to be seen waiting
+
+
+class Limited(tomqueue.Job):
+    """At most two run at once across the fleet; records its start and end (detail: tag)."""
+
+    concurrency_limit: ClassVar[int | None] = 2
+
+    def __init__(self, label: str, tag: str, seconds: float = 0.0) -> None:
+        self.label = label
+        self.tag = tag
+        self.seconds = seconds
+
+    def perform(self) -> None:
+        record(self.label, "start", self.tag)
+        time.sleep(self.seconds)
+        record(self.label, "end", self.tag)
+
+
+class InOrder(tomqueue.Job):
+    """One of a serial key's jobs: records its start and end (detail: its number); fails
+    its first ``fail_times`` attempts."""
+
+    max_attempts: ClassVar[int] = 3
+
+    def __init__(self, key: str, number: int, fail_times: int = 0, seconds: float = 0.0) -> None:
+        self.key = key
+        self.number = number
+        self.fail_times = fail_times
+        self.seconds = seconds
+
+    def serial_key(self) -> str | None:
+        return self.key
+
+    def reschedule_at(self, now: datetime, attempts: int) -> datetime:
+        return now + timedelta(milliseconds=300)
+
+    def perform(self) -> None:
+        record(self.key, "start", str(self.number))
+        time.sleep(self.seconds)
+        with psycopg.connect(_dsn(), autocommit=True) as conn:
+            tries = conn.execute(
+                "SELECT count(*) FROM test_runs WHERE label = %s AND event = 'start' "
+                "AND detail = %s",
+                (self.key, str(self.number)),
+            ).fetchone()
+        if tries is not None and tries[0] <= self.fail_times:
+            record(self.key, "fail", str(self.number))
+            raise RuntimeError(f"{self.key} #{self.number} fails on purpose (try {tries[0]})")
+        record(self.key, "end", str(self.number))

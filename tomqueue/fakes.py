@@ -1,7 +1,8 @@
 """Fakes for the ports in ``tomqueue.ports``: an in-memory job store and a recording
 publisher and announcer, for unit tests of layers (tomqueue's own, and yours).
 
-- ``InMemoryJobStore`` implements ``WorkerStorePort`` and ``EnqueueStorePort`` over a dict
+- ``InMemoryJobStore`` implements ``WorkerStorePort``, ``EnqueueStorePort`` and
+  ``GateStorePort`` over a dict
   of ``JobSnapshot`` values. It re-implements no decision: whether a notification runs,
   is dropped or is deferred is ``tomqueue.admission.admit``, what a failed attempt writes
   is ``tomqueue.plans.plan_failure``, the digest is ``tomqueue.snapshot.row_digest`` and
@@ -23,7 +24,9 @@ Where the fake store differs from PostgreSQL, on purpose:
 - the clock is ``now`` (the host's UTC clock unless given), standing in for the
   database's ``now()``;
 - a worker's lease is alive while ``hold_lease(key)`` holds it, standing in for the
-  worker's advisory lock: a row locked under a lease not held counts as orphaned.
+  worker's advisory lock: a row locked under a lease not held counts as orphaned;
+- a gate's slot belongs to the thread that took it (standing in for its connection), and
+  ``drop_slots(thread_id)`` frees a dead holder's slots.
 
 For tests that need the real pipeline rather than fakes, see ``tomqueue.testing``.
 
@@ -44,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from tomqueue.admission import Admission, admit
 from tomqueue.error_text import storable
+from tomqueue.gates import Gate
 from tomqueue.job_status import HistoryFacts, JobRowFacts, JobStatus, derive_state
 from tomqueue.plans import plan_failure
 from tomqueue.progress import StatusReport
@@ -75,8 +79,9 @@ class HistoryRecord:
 
 
 class InMemoryJobStore:
-    """The worker's and enqueue's store over a dict of rows (``WorkerStorePort`` and
-    ``EnqueueStorePort``), plus helpers for tests to look at and change rows."""
+    """The worker's, the gates' and enqueue's store over a dict of rows
+    (``WorkerStorePort``, ``GateStorePort``, ``EnqueueStorePort``), plus helpers for tests
+    to look at and change rows."""
 
     def __init__(self, now: Callable[[], datetime] = _utc_now) -> None:
         self.now = now
@@ -84,7 +89,8 @@ class InMemoryJobStore:
         self._next_id = 1
         self._leases: set[int] = set()
         self.history: dict[int, HistoryRecord] = {}
-        self._lock = threading.Lock()
+        self._slots: dict[tuple[int, int], int] = {}  # (space, slot) -> holding thread
+        self._lock = threading.RLock()
 
     # -- EnqueueStorePort -------------------------------------------------------------------
 
@@ -145,6 +151,7 @@ class InMemoryJobStore:
                     updated_at=now,
                     released_at=now if run_at <= now else None,
                     unique_key=new.unique_key,
+                    serial_key=new.serial_key,
                 )
                 self._rows[row.id] = row
                 self._next_id += 1
@@ -320,6 +327,77 @@ class InMemoryJobStore:
                 unique_key=self._kept_key(row),
             )
             return True
+
+    # -- gates (GateStorePort) ------------------------------------------------------------
+
+    def take(self, gate: Gate) -> int | None:
+        with self._lock:
+            for slot in gate.slots:
+                if (gate.space, slot) not in self._slots:
+                    self._slots[(gate.space, slot)] = threading.get_ident()
+                    return slot
+            return None
+
+    def take_turn(self, gate: Gate, job_id: int) -> tuple[bool, bool]:
+        with self._lock:
+            behind = any(
+                row.serial_key == gate.serial_key and row.id < job_id for row in self._rows.values()
+            )
+            got = self.take(gate) is not None
+            return got, behind
+
+    def leave(self, gate: Gate, slot: int) -> None:
+        with self._lock:
+            if self._slots.get((gate.space, slot)) == threading.get_ident():
+                del self._slots[(gate.space, slot)]
+
+    def park(self, gate: Gate, job_id: int, locked_by: str) -> bool:
+        with self._lock:
+            row = self._rows.get(job_id)
+            if row is None or row.locked_by != locked_by or row.failed_at is not None:
+                return False
+            now = self.now()
+            self._rows[job_id] = replace(
+                row,
+                locked_at=None,
+                locked_by=None,
+                lock_key=None,
+                parked_on=gate.name,
+                released_at=now,
+                updated_at=now,
+                unique_key=self._kept_key(row),
+            )
+            return True
+
+    def wake(self, gate: Gate) -> list[JobSnapshot]:
+        with self._lock:
+            held = sum((gate.space, slot) in self._slots for slot in gate.slots)
+            parked = sorted(
+                (row for row in self._rows.values() if row.parked_on == gate.name),
+                key=lambda row: (row.priority, row.id),
+            )
+            if gate.serial_key is not None:
+                head = min(
+                    (row.id for row in self._rows.values() if row.serial_key == gate.serial_key),
+                    default=None,
+                )
+                parked = [row for row in parked if row.id == head and held == 0]
+            else:
+                parked = parked[: max(gate.size - held, 0)]
+            now = self.now()
+            woken = [
+                replace(row, parked_on=None, released_at=now, updated_at=now) for row in parked
+            ]
+            self._rows.update({row.id: row for row in woken})
+            return woken
+
+    def drop_slots(self, thread_id: int | None = None) -> None:
+        """The connection of thread ``thread_id`` (the caller's, if None) has gone: the
+        slots it held are free."""
+        holder_id = threading.get_ident() if thread_id is None else thread_id
+        with self._lock:
+            for key in [key for key, holder in self._slots.items() if holder == holder_id]:
+                del self._slots[key]
 
     # -- for tests --------------------------------------------------------------------------
 

@@ -36,6 +36,8 @@ class Job:
     # instance (built with no arguments) at every fire time, once across all managers
     cron: ClassVar[str | None] = None
     cron_timezone: ClassVar[str] = "UTC"
+    # at most this many jobs of the class run at once, across every worker (None: no cap)
+    concurrency_limit: ClassVar[int | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -68,6 +70,13 @@ class Job:
         yet running, not failed for good), enqueueing another returns the waiting one's id
         and writes nothing. Enforced by a unique index in PostgreSQL, so it holds across
         processes and transactions. Computed from the job's state at enqueue."""
+        return None
+
+    def serial_key(self) -> str | None:
+        """None (the default): the job runs whenever it is due. A string: jobs with the same
+        key (of any class) run one at a time, in enqueue order; one that fails holds the
+        key through its retries, and one that failed for good holds it until a person
+        retries it to success or deletes it. Computed from the job's state at enqueue."""
         return None
 
     def perform(self) -> None:
@@ -111,6 +120,7 @@ class Job:
         return f"{cls.__module__}.{cls.__qualname__}"
 
 
+MAX_CONCURRENCY_LIMIT = 10_000  # slots are advisory locks, tried in turn when others are busy
 MAX_UNIQUE_KEY = 500  # characters: a btree index entry must stay well under 2,700 bytes
 
 
@@ -130,6 +140,24 @@ def stored_unique_key(job: Job) -> str | None:
             f"got {len(key)} characters"
         )
     return f"{name} {key}"
+
+
+def stored_serial_key(job: Job) -> str | None:
+    """The ``serial_key`` column for ``job`` (shared across classes, as documented), or
+    None; a key that is not a string of 1 to MAX_UNIQUE_KEY characters is refused before
+    anything is written."""
+    key = job.serial_key()
+    if key is None:
+        return None
+    name = type(job).class_name()
+    if not isinstance(key, str):
+        raise TypeError(f"{name}.serial_key() must return a str or None, got {key!r}")
+    if not key or len(key) > MAX_UNIQUE_KEY or "\x00" in key:
+        raise ValueError(
+            f"{name}.serial_key() must be 1 to {MAX_UNIQUE_KEY} characters with no NUL, "
+            f"got {len(key)} characters"
+        )
+    return key
 
 
 MAX_RUN_TIME_LIMIT = 7 * 24 * 3600.0  # a week: longer is a mistake, not a job
@@ -189,6 +217,13 @@ def validate_job_class(cls: type[Job]) -> None:
             raise TypeError(
                 f"{name} has a cron schedule, so it must be buildable with no arguments: {exc}"
             ) from exc
+    limit = cls.concurrency_limit
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise TypeError(f"{name}.concurrency_limit must be None or an int, got {limit!r}")
+    if limit is not None and not 1 <= limit <= MAX_CONCURRENCY_LIMIT:
+        raise ValueError(
+            f"{name}.concurrency_limit must be 1 to {MAX_CONCURRENCY_LIMIT}, got {limit}"
+        )
     priority = cls.priority
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(f"{name}.priority must be an int, got {priority!r}")

@@ -5,6 +5,8 @@ announcer, as Protocols, so the real parts and the fakes in ``tomqueue.fakes`` b
   ``InMemoryJobStore``.
 - ``EnqueueStorePort``: ``app.store.enqueue`` (``tomqueue.store.EnqueueStore``); fake:
   ``InMemoryJobStore``.
+- ``GateStorePort``: ``app.store.gates`` (``tomqueue.store.GateStore``); fake:
+  ``InMemoryJobStore``.
 - ``PublisherPort``: ``app.publisher`` (``tomqueue.broker.Publisher``); fake:
   ``RecordingPublisher``.
 - ``AnnouncerPort``: ``app.announcer`` (``tomqueue.announcer.Announcer``); fake:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from tomqueue.enqueue.caller import CallerTransaction
+    from tomqueue.gates import Gate
     from tomqueue.progress import StatusReport
     from tomqueue.settings import Settings
     from tomqueue.snapshot import JobSnapshot
@@ -76,6 +79,26 @@ class WorkerStorePort(Protocol):
     ) -> bool: ...
 
     def hand_back(self, job_id: int, locked_by: str) -> bool: ...
+
+
+class GateStorePort(Protocol):
+    """The worker's gates (``tomqueue.gates``): concurrency limits and serial keys.
+
+    ``take``, ``take_turn`` and ``leave`` belong to the calling thread: a slot taken by a
+    slot thread is held by it (by its own database connection) until it leaves.
+    """
+
+    def take(self, gate: Gate) -> int | None: ...
+
+    def take_turn(self, gate: Gate, job_id: int) -> tuple[bool, bool]: ...
+
+    def leave(self, gate: Gate, slot: int) -> None: ...
+
+    def drop_slots(self) -> None: ...
+
+    def park(self, gate: Gate, job_id: int, locked_by: str) -> bool: ...
+
+    def wake(self, gate: Gate) -> list[JobSnapshot]: ...
 
 
 class EnqueueStorePort(Protocol):

@@ -47,6 +47,10 @@ jobs = Table(
     Column("lock_key", Integer, nullable=True),
     # "<class name> <key>" of a unique job (tomqueue.Job.unique_key; migration 0006)
     Column("unique_key", Text, nullable=True),
+    # what the job's serial_key() returned: jobs sharing one run one at a time, by id
+    Column("serial_key", Text, nullable=True),
+    # the gate a job waits at for a slot or its turn ("limit:<class>", "serial:<key>")
+    Column("parked_on", Text, nullable=True),
 )
 
 Index(
@@ -80,6 +84,22 @@ Index(
     jobs.c.unique_key,
     unique=True,
     postgresql_where=text("unique_key IS NOT NULL AND failed_at IS NULL AND locked_at IS NULL"),
+)
+
+# a serial key's head (its lowest id) in one probe (migration 0008)
+Index(
+    "ix_tomqueue_jobs_serial_key",
+    jobs.c.serial_key,
+    jobs.c.id,
+    postgresql_where=text("serial_key IS NOT NULL"),
+)
+# the jobs parked at a gate, best first: what a finishing job wakes (migration 0008)
+Index(
+    "ix_tomqueue_jobs_parked_on",
+    jobs.c.parked_on,
+    jobs.c.priority,
+    jobs.c.id,
+    postgresql_where=text("parked_on IS NOT NULL"),
 )
 
 META_TABLE = "tomqueue_meta"

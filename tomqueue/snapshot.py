@@ -30,6 +30,10 @@ class JobSnapshot:
     lock_key: int | None = None
     # "<class name> <key>" for a unique job (tomqueue.Job.unique_key), else None
     unique_key: str | None = None
+    # what the job's serial_key() returned (tomqueue.Job.serial_key), else None
+    serial_key: str | None = None
+    # the gate the job waits at for a slot or its turn (tomqueue.worker.gates), else None
+    parked_on: str | None = None
 
     @property
     def class_name(self) -> str:

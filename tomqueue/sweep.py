@@ -8,7 +8,9 @@ deferred manager runs a Sweeper):
   running), overdue by a few seconds: announced;
 - lost notifications: due, unlocked rows announced more than ``republish_after`` ago whose
   message is no longer in their RabbitMQ queue (a level of their named queue): announced
-  again.
+  again;
+- parked jobs nobody woke (the job they waited behind died with its worker, or a person
+  deleted a serial key's failed head): woken if their gate lets them pass now.
 
 A queue is first in, first out: if the message at the head of a level's queue was announced
 after a row was, the row's own message has been taken already, so if the row is still
@@ -28,6 +30,8 @@ from typing import TYPE_CHECKING
 
 from tomqueue.broker import BROKER_FAILURES
 from tomqueue.errors import MalformedNotificationError
+from tomqueue.gates import limit_gate, limited_class
+from tomqueue.job import MAX_CONCURRENCY_LIMIT, registry
 from tomqueue.notifications import notification_for
 from tomqueue.priority import level_for
 from tomqueue.snapshot import JobSnapshot
@@ -42,6 +46,8 @@ log = logging.getLogger(__name__)
 # Announcements this close together may reach the queue in either order (a batch is
 # published after its commit): only rows announced this much before the head count as lost.
 ORDER_MARGIN = timedelta(seconds=2)
+# a serial job parked this long with its turn come was missed by its wake: the sweep's
+PARKED_SWEEP_AFTER = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class SweepReport:
     orphans_recovered: int
     unannounced_released: int
     republished: int
+    parked_woken: int = 0
 
 
 class _Skip:
@@ -82,6 +89,7 @@ class Sweeper:
         recovered = self._recover_orphans()
         unannounced = self._release_unannounced()
         republished = self._republish_stale()
+        woken = self._wake_parked()
         if recovered or unannounced or republished:
             log.warning(
                 "sweep: %s orphaned job(s) re-announced, %s unannounced job(s) released, "
@@ -90,7 +98,25 @@ class Sweeper:
                 unannounced,
                 republished,
             )
-        return SweepReport(recovered, unannounced, republished)
+        if woken:
+            log.info("sweep: %s parked job(s) woken", woken)
+        return SweepReport(recovered, unannounced, republished, woken)
+
+    def _wake_parked(self) -> int:
+        """Wake the parked jobs whose gate has room that no leaving job woke. A limit gate
+        is only woken by a process that has its class (it needs its limit); one whose
+        class no longer has a limit lets every parked job go."""
+        gates = self.store.gates
+        rows = gates.wake_serial_heads(parked_for=PARKED_SWEEP_AFTER.total_seconds())
+        for name in gates.parked_limits():
+            job_class = registry.lookup(limited_class(name) or "")
+            if job_class is None:
+                continue
+            limit = job_class.concurrency_limit or MAX_CONCURRENCY_LIMIT
+            rows += gates.wake(limit_gate(job_class.class_name(), limit))
+        if rows:
+            self._announce(rows)
+        return len(rows)
 
     def _announce(self, rows: list[JobSnapshot]) -> None:
         notes = [notification_for(row, self.settings.priority_map) for row in rows]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,8 +25,9 @@ from tests.conftest import libpq, wait_until
 from tomqueue.admission import Admission
 from tomqueue.database import ADVISORY_NAMESPACE
 from tomqueue.fakes import InMemoryJobStore
+from tomqueue.gates import limit_gate, serial_gate
 from tomqueue.job_status import JobStatus
-from tomqueue.ports import EnqueueStorePort, WorkerStorePort
+from tomqueue.ports import EnqueueStorePort, GateStorePort, WorkerStorePort
 from tomqueue.progress import StatusReport
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store.values import Ended, NewJob
@@ -46,6 +48,7 @@ class Backend:
     in_transaction: Callable[[], contextlib.AbstractContextManager[Any]]
     hold_lease: Callable[[int], None]
     status: Callable[[int], JobStatus | None]
+    gates: GateStorePort
     cleanups: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -60,6 +63,7 @@ def _fake() -> Backend:
         in_transaction=lambda: contextlib.nullcontext(object()),
         hold_lease=store.hold_lease,
         status=store.status,
+        gates=store,
     )
 
 
@@ -74,6 +78,7 @@ def _real(tq: Any) -> Backend:
         in_transaction=app.engine.begin,
         hold_lease=lambda key: None,
         status=app.store.status.read,
+        gates=app.store.gates,
     )
 
     def hold_lease(key: int) -> None:
@@ -384,3 +389,73 @@ def test_an_expired_or_unknown_status_is_none(backend):
     backend.worker.delete_succeeded(row.id, HOLDER, Ended("C", 0.001))
     wait_until(lambda: backend.status(row.id) is None, timeout=5, message="expiry")
     assert backend.status(987_654) is None
+
+
+# -- gates: a slot belongs to the thread (its connection) that took it ---------------------
+
+
+class SlotThread:
+    """A thread of its own, as a worker slot is: what it takes, it holds until it leaves."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        backend.cleanups.append(lambda: self._pool.shutdown(wait=True))
+
+    def __call__(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self._pool.submit(fn, *args).result(timeout=10)
+
+
+def test_each_slot_of_a_gate_is_held_by_one_thread_until_it_leaves(backend):
+    gate = limit_gate("contract.Limited", 2)
+    a, b, c = SlotThread(backend), SlotThread(backend), SlotThread(backend)
+    slot_a, slot_b = a(backend.gates.take, gate), b(backend.gates.take, gate)
+    assert {slot_a, slot_b} == {1, 2}
+    assert c(backend.gates.take, gate) is None
+    a(backend.gates.leave, gate, slot_a)
+    assert c(backend.gates.take, gate) == slot_a
+    b(backend.gates.leave, gate, slot_b)
+    c(backend.gates.leave, gate, slot_a)
+
+
+def test_a_parked_job_waits_unlocked_with_no_attempt_and_wakes_when_a_slot_frees(backend):
+    gate = limit_gate("contract.Limited", 1)
+    holder, other = SlotThread(backend), SlotThread(backend)
+    slot = holder(backend.gates.take, gate)
+    low, high = backend.enqueue.insert_committed([new(priority=5), new(priority=1)])
+    for row in (low, high):
+        locked(backend, row)
+        assert backend.gates.park(gate, row.id, OTHER) is False  # not this attempt's row
+        assert backend.gates.park(gate, row.id, HOLDER) is True
+        parked = backend.get(row.id)
+        assert parked.parked_on == gate.name and parked.locked_by is None
+        assert parked.attempts == 0 and parked.released_at is not None
+    assert other(backend.gates.wake, gate) == []  # the one slot is held
+    holder(backend.gates.leave, gate, slot)
+    [woken] = other(backend.gates.wake, gate)
+    assert woken.id == high.id and woken.parked_on is None  # best priority first
+    assert backend.get(low.id).parked_on == gate.name
+
+
+def test_a_serial_key_passes_its_lowest_id_only_and_wakes_the_next_when_it_is_gone(backend):
+    first, second = backend.enqueue.insert_committed(
+        [
+            NewJob('{"n": 1}', 0, None, None, serial_key="k"),
+            NewJob('{"n": 2}', 0, None, None, serial_key="k"),
+        ]
+    )
+    gate = serial_gate("k")
+    (slot,) = gate.slots
+    a, b = SlotThread(backend), SlotThread(backend)
+    assert a(backend.gates.take_turn, gate, second.id) == (True, True)  # behind the first
+    a(backend.gates.leave, gate, slot)
+    assert a(backend.gates.take_turn, gate, first.id) == (True, False)
+    assert b(backend.gates.take_turn, gate, second.id) == (False, True)
+    locked(backend, second)
+    assert backend.gates.park(gate, second.id, HOLDER)
+    assert b(backend.gates.wake, gate) == []  # not its turn: the first is in the table
+    locked(backend, first)
+    assert backend.worker.delete_succeeded(first.id, HOLDER)
+    assert b(backend.gates.wake, gate) == []  # its turn, but the key's slot is still held
+    a(backend.gates.leave, gate, slot)
+    [woken] = b(backend.gates.wake, gate)
+    assert woken.id == second.id and woken.serial_key == "k"

@@ -32,6 +32,9 @@ def test_rows_out_of_range_are_failed_by_the_migration(tq):
         conn.execute("DROP INDEX ix_tomqueue_jobs_queue")  # and 0005 this
         conn.execute("ALTER TABLE tomqueue_jobs DROP COLUMN unique_key")  # and 0006 this
         conn.execute("DROP TABLE tomqueue_cron_fires")  # and 0007 this
+        conn.execute(
+            "ALTER TABLE tomqueue_jobs DROP COLUMN serial_key, DROP COLUMN parked_on"
+        )  # 0008
         conn.execute("UPDATE tomqueue_alembic_version SET version_num = '0002'")
         for column, value in BAD:
             conn.execute(

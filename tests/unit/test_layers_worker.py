@@ -17,7 +17,7 @@ import pytest
 import tomqueue
 from tomqueue.app import App
 from tomqueue.errors import BrokerUnavailableError
-from tomqueue.fakes import InMemoryJobStore, RecordingPublisher
+from tomqueue.fakes import InMemoryJobStore, RecordingAnnouncer, RecordingPublisher
 from tomqueue.handler import encode_handler
 from tomqueue.middleware import Chain
 from tomqueue.notifications import notification_for
@@ -506,14 +506,23 @@ def test_invoke_keeps_even_system_exit_inside_the_attempt():
 def test_the_default_stack_runs_a_job_end_to_end_over_the_fakes(store, publisher):
     app = App(SETTINGS)
     # the App's parts are built on first use; give it fakes before anything asks
-    app.__dict__.update(store=type("Stores", (), {"worker": store})(), publisher=publisher)
+    stores = type("Stores", (), {"worker": store, "gates": store})()
+    app.__dict__.update(store=stores, publisher=publisher, announcer=RecordingAnnouncer())
     ok, bad = add(store, Recorded("ok")), add(store, Recorded("bad", fail=True))
     events: list[str] = []
     source = FakeSource(message(ok, events), message(bad, events))
     stack = app.build_worker_stack(
         StackParts(runtime=app, source=source, should_stop=lambda: False, lease=FakeLease())
     )
-    assert stack.names() == ["ErrorHandling", "Pop", "LockJob", "Timeout", "Invoke"]
+    assert stack.names() == [
+        "ErrorHandling",
+        "Pop",
+        "LockJob",
+        "ConcurrencyLimit",
+        "SerialKey",
+        "Timeout",
+        "Invoke",
+    ]
     outcomes = [stack.invoke(fresh_context(n), perform) for n in (1, 2, 3)]
     assert outcomes == [Outcome.SUCCEEDED, Outcome.RETRY_SCHEDULED, Outcome.IDLE]
     assert events == ["mark_locked", "ack", "mark_locked", "ack"]

@@ -11,7 +11,7 @@ from tomqueue.enqueue.after_commit import hold_until_commit
 from tomqueue.enqueue.context import EnqueueContext
 from tomqueue.enqueue.unique import resolve_ids
 from tomqueue.handler import encode_handler
-from tomqueue.job import Job, stored_unique_key
+from tomqueue.job import Job, stored_serial_key, stored_unique_key
 from tomqueue.notifications import notification_for
 from tomqueue.queues import stored_queue
 from tomqueue.snapshot import JobSnapshot
@@ -43,6 +43,7 @@ class Validate:
                     run_at=ctx.run_at,
                     queue=queue if ctx.queue is not None else stored_queue(type(job).queue_name),
                     unique_key=stored_unique_key(job),
+                    serial_key=stored_serial_key(job),
                 )
             )
         return call_next(ctx)

@@ -2,7 +2,8 @@
 
 ``statements`` holds the SQL, ``executor`` the connections; each caller has its own small
 class (``EnqueueStore``, ``WorkerStore``, ``AdminStore``, ``OverviewStore``,
-``DeferredStore``, ``SweepStore``, ``StatusStore``, ``CronStore``). Methods return plain values
+``DeferredStore``, ``SweepStore``, ``StatusStore``, ``CronStore``, ``GateStore``). Methods
+return plain values
 (``JobSnapshot``, ``JobStatus``), never live ORM objects, and each is one short transaction
 at most: none stays open while a job runs.
 """
@@ -16,6 +17,7 @@ from tomqueue.store.cron import CronStore
 from tomqueue.store.deferred import DeferredStore
 from tomqueue.store.enqueue import EnqueueStore
 from tomqueue.store.executor import Executor
+from tomqueue.store.gates import GateStore
 from tomqueue.store.overview import OverviewStore
 from tomqueue.store.status import StatusStore
 from tomqueue.store.sweep import SweepStore
@@ -37,6 +39,7 @@ class JobStore:
         self.sweep = SweepStore(self.executor)
         self.status = StatusStore(self.executor)
         self.cron = CronStore(self.executor)
+        self.gates = GateStore(self.executor)
 
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "CronStore",
     "DeferredStore",
     "EnqueueStore",
+    "GateStore",
     "JobStore",
     "OverviewStore",
     "StatusStore",

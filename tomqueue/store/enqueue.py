@@ -70,6 +70,7 @@ def _insert_params(new_jobs: Sequence[NewJob]) -> Params:
         "run_ats": [job.run_at for job in new_jobs],
         "queues": [job.queue for job in new_jobs],
         "unique_keys": [job.unique_key for job in new_jobs],
+        "serial_keys": [job.serial_key for job in new_jobs],
     }
 
 

@@ -154,6 +154,15 @@ class Executor:
                 conn.close()
             raise
 
+    def drop_hot(self) -> None:
+        """Close the calling thread's hot connection (the next call opens another): what
+        ends its session, and with it every advisory lock the session holds."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.invalidate()
+            conn.close()
+
     # -- short work on pooled connections ---------------------------------------------------
 
     def read(self, sql: str, params: Params | None = None) -> list[Record]:

@@ -22,7 +22,8 @@ from tomqueue.database import ADVISORY_NAMESPACE
 
 COLUMNS = (
     "id, priority, attempts, handler, last_error, run_at, locked_at, locked_by, failed_at, "
-    "queue, created_at, updated_at, released_at, crashes, lock_key, unique_key"
+    "queue, created_at, updated_at, released_at, crashes, lock_key, unique_key, serial_key, "
+    "parked_on"
 )
 J_COLUMNS = ", ".join("j." + name.strip() for name in COLUMNS.split(","))
 
@@ -79,13 +80,14 @@ def keep_unique_key(row: str, batch: str | None = None) -> str:
 # ux_tomqueue_jobs_unique_waiting, migration 0006) is not written and not returned.
 INSERT_JOBS = f"""
     INSERT INTO tomqueue_jobs
-        (priority, handler, run_at, queue, unique_key, created_at, updated_at, released_at)
-    SELECT t.p, t.h, COALESCE(t.r, now()), t.q, t.u, now(), now(),
+        (priority, handler, run_at, queue, unique_key, serial_key, created_at, updated_at,
+         released_at)
+    SELECT t.p, t.h, COALESCE(t.r, now()), t.q, t.u, t.s, now(), now(),
            CASE WHEN COALESCE(t.r, now()) <= now() THEN now() END
     FROM unnest(CAST(:priorities AS integer[]), CAST(:handlers AS text[]),
                 CAST(:run_ats AS timestamptz[]), CAST(:queues AS text[]),
-                CAST(:unique_keys AS text[]))
-         WITH ORDINALITY AS t(p, h, r, q, u, ord)
+                CAST(:unique_keys AS text[]), CAST(:serial_keys AS text[]))
+         WITH ORDINALITY AS t(p, h, r, q, u, s, ord)
     ORDER BY t.ord
     ON CONFLICT (unique_key) WHERE {UNIQUE_WAITING} DO NOTHING
     RETURNING {COLUMNS}"""
@@ -326,8 +328,8 @@ SELECT_FOR_RETRY = SELECT_FOR_ACTION
 # carries out tomqueue.plans.plan_retry's reset: pending, due and announced now
 RETRY_JOB = f"""UPDATE tomqueue_jobs j SET failed_at = NULL, attempts = :attempts,
         crashes = :crashes, run_at = now(), released_at = now(),
-        locked_at = NULL, locked_by = NULL, lock_key = NULL, updated_at = now(),
-        {keep_unique_key("j")}
+        locked_at = NULL, locked_by = NULL, lock_key = NULL, parked_on = NULL,
+        updated_at = now(), {keep_unique_key("j")}
     WHERE id = :id RETURNING {J_COLUMNS}"""
 
 # RETRY_JOB for a batch of rows the plans let go (locked FOR UPDATE by the same transaction)
@@ -478,6 +480,80 @@ DUE_PENDING_PAGE = f"""SELECT {COLUMNS} FROM tomqueue_jobs
 UNRELEASE_FUTURE = """UPDATE tomqueue_jobs SET released_at = NULL
     WHERE failed_at IS NULL AND run_at > now() AND released_at IS NOT NULL"""
 
+# -- gates: concurrency limits and serial keys (tomqueue.gates) ------------------------------
+
+_THIS_DATABASE = "(SELECT oid FROM pg_database WHERE datname = current_database())"
+
+# advisory locks (space, slot) held by anyone in this database: pg_locks is live state, so a
+# count read after a park commits sees every slot held at that moment
+_HELD_SLOTS = f"""(SELECT count(*) FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.database = {_THIS_DATABASE}
+      AND l.classid = CAST(CAST(:space AS integer) AS oid) AND l.objsubid = 2
+      AND CAST(l.objid AS bigint) = ANY(CAST(:slots AS bigint[])))"""
+
+# the first free slot, taken (each try that fails holds nothing; LIMIT stops at the first)
+GATE_TAKE = """SELECT s.slot FROM unnest(CAST(:slots AS integer[])) AS s(slot)
+    WHERE pg_try_advisory_lock(:space, s.slot) LIMIT 1"""
+
+# a serial gate's one slot, and whether a row of the key with a lower id is still in the
+# table (its turn has not come): read before the lock, which is safe because a job lets
+# go of its key only after its own row is deleted or updated
+SERIAL_TAKE = """SELECT pg_try_advisory_lock(:space, :slot) AS got, EXISTS (
+        SELECT 1 FROM tomqueue_jobs WHERE serial_key = :key AND id < :id) AS behind"""
+
+GATE_LEAVE = "SELECT pg_advisory_unlock(:space, :slot) AS held"
+
+# unlock the row without counting an attempt, to wait at the gate, out of every sweep
+PARK = f"""UPDATE tomqueue_jobs j SET locked_at = NULL, locked_by = NULL, lock_key = NULL,
+        parked_on = :gate, released_at = now(), updated_at = now(), {keep_unique_key("j")}
+    WHERE id = :id AND locked_by = :by AND failed_at IS NULL"""
+
+# wake as many parked jobs as the gate has free slots, best first (pg_locks is read only
+# when a job is parked there: the common case costs one probe of an empty index)
+WAKE_LIMIT = f"""WITH woken AS (
+        SELECT id FROM tomqueue_jobs WHERE parked_on = :gate
+        ORDER BY priority, id
+        LIMIT (CASE WHEN EXISTS (SELECT 1 FROM tomqueue_jobs WHERE parked_on = :gate)
+                    THEN greatest(cardinality(CAST(:slots AS bigint[])) - {_HELD_SLOTS}, 0)
+                    ELSE 0 END)
+        FOR UPDATE SKIP LOCKED)
+    UPDATE tomqueue_jobs j SET parked_on = NULL, released_at = now(), updated_at = now()
+    FROM woken WHERE j.id = woken.id
+    RETURNING {J_COLUMNS}"""
+
+# wake a serial key's head (its lowest id) if it is parked and the key's slot is free
+WAKE_SERIAL = f"""UPDATE tomqueue_jobs j SET parked_on = NULL, released_at = now(),
+        updated_at = now()
+    WHERE j.id = (SELECT id FROM tomqueue_jobs WHERE serial_key = :key ORDER BY id LIMIT 1)
+      AND j.parked_on = :gate AND {_HELD_SLOTS} = 0
+    RETURNING {J_COLUMNS}"""
+
+# the limit gates that jobs are parked at, by a loose index scan of ix_tomqueue_jobs_parked_on
+PARKED_LIMITS = """WITH RECURSIVE g(name) AS (
+        (SELECT parked_on FROM tomqueue_jobs
+         WHERE parked_on >= 'limit:' AND parked_on < 'limit;' ORDER BY parked_on LIMIT 1)
+        UNION ALL
+        SELECT (SELECT parked_on FROM tomqueue_jobs
+                WHERE parked_on > g.name AND parked_on < 'limit;'
+                ORDER BY parked_on LIMIT 1)
+        FROM g WHERE g.name IS NOT NULL)
+    SELECT name FROM g WHERE name IS NOT NULL"""
+
+# after a crash, or an operator's delete of a key's failed head: parked serial jobs whose
+# turn has come (no lower id of their key left), parked for a while; each then takes its
+# key's slot or parks again, so a wake here is never more than one extra try
+WAKE_SERIAL_HEADS = f"""WITH heads AS (
+        SELECT j.id FROM tomqueue_jobs j
+        WHERE j.parked_on >= 'serial:' AND j.parked_on < 'serial;'
+          AND j.released_at < now() - make_interval(secs => :after)
+          AND NOT EXISTS (SELECT 1 FROM tomqueue_jobs o
+                          WHERE o.serial_key = j.serial_key AND o.id < j.id)
+        ORDER BY j.id LIMIT :limit
+        FOR UPDATE OF j SKIP LOCKED)
+    UPDATE tomqueue_jobs j SET parked_on = NULL, released_at = now(), updated_at = now()
+    FROM heads WHERE j.id = heads.id
+    RETURNING {J_COLUMNS}"""
+
 SQL_DIGEST = f"SELECT {DIGEST} AS digest FROM tomqueue_jobs WHERE id = :id"
 
 # -- deferred manager (and republish) -----------------------------------------------------
@@ -532,12 +608,13 @@ CLAIM_UNANNOUNCED = f"""WITH due AS (
     RETURNING {J_COLUMNS}"""
 
 STALE_PLACES = """SELECT DISTINCT queue, priority FROM tomqueue_jobs
-    WHERE failed_at IS NULL AND locked_at IS NULL AND run_at <= now()
+    WHERE failed_at IS NULL AND locked_at IS NULL AND run_at <= now() AND parked_on IS NULL
       AND released_at < now() - make_interval(secs => :after)"""
 
 CLAIM_STALE = f"""WITH stale AS (
         SELECT id FROM tomqueue_jobs
         WHERE failed_at IS NULL AND locked_at IS NULL AND run_at <= now()
+          AND parked_on IS NULL
           AND released_at < now() - make_interval(secs => :after)
           AND released_at < COALESCE(CAST(:before AS timestamptz), 'infinity')
           AND priority = ANY(CAST(:priorities AS integer[]))

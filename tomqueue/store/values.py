@@ -29,6 +29,8 @@ class NewJob:
     queue: str | None
     # the class name, a space, and the job's unique_key() (None: not unique)
     unique_key: str | None = None
+    # the job's serial_key() (None: runs whenever it is due)
+    serial_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,8 @@ def snapshot_from(record: Record) -> JobSnapshot:
         crashes=record["crashes"],
         lock_key=record["lock_key"],
         unique_key=record["unique_key"],
+        serial_key=record["serial_key"],
+        parked_on=record["parked_on"],
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from tomqueue.job import Job
 from tomqueue.snapshot import JobSnapshot
@@ -35,6 +36,9 @@ class WorkContext:
     error_text: str | None = None  # why the attempt failed, for last_error
     locked_monotonic: float = 0.0
     wake_deferred: JobSnapshot | None = None  # a row the deferred manager must hold now
+    # how to leave the gates this job passed (tomqueue.worker.gates), innermost last:
+    # LockJob calls them once the job's outcome is written
+    gate_exits: list[Callable[[], None]] = field(default_factory=list)
     _notification: Notification | None = None
     _lock: LockResult | None = None
     _job: Job | None = None

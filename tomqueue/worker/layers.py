@@ -1,4 +1,5 @@
-"""The worker stack's layers: ErrorHandling → Pop → LockJob → Timeout → Invoke.
+"""The worker stack's layers: ErrorHandling → Pop → LockJob → Timeout → Invoke (the gates
+between LockJob and Timeout are in ``tomqueue.worker.gates``).
 
 Each layer is built once with its dependencies and keeps per-job state only in the
 WorkContext, so one stack serves every slot thread of a worker at once.
@@ -30,6 +31,7 @@ from tomqueue.wire import decode_notification
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.deferred_wake import wake_deferred_manager
 from tomqueue.worker.failed_tries import FailedTries
+from tomqueue.worker.gates import leave_gates
 from tomqueue.worker.hooks import call_failure_hook, retry_time, run_hooked
 from tomqueue.worker.job_thread import JobThread
 from tomqueue.worker.outcome import Outcome
@@ -185,9 +187,12 @@ class LockJob:
         if not self.settings.queues.serves(row.queue):
             return self._hand_back(ctx, row)
         try:
-            return self._run_locked(ctx, row, call_next)
+            outcome = self._run_locked(ctx, row, call_next)
         except BaseException as exc:
-            return self._release_after_internal_error(ctx, row, exc)
+            outcome = self._release_after_internal_error(ctx, row, exc)
+        if outcome is not Outcome.STUCK:  # a stuck job holds its slots until the exit
+            leave_gates(ctx)
+        return outcome
 
     def _hand_back(self, ctx: WorkContext, row: JobSnapshot) -> Outcome:
         """A job of a queue this worker does not serve reached it (a message routed before
@@ -224,8 +229,10 @@ class LockJob:
             outcome = call_next(ctx)
         finally:
             run = detach(job)
-        if outcome is Outcome.STUCK:
-            return outcome  # the job may still be running: the row stays locked
+        if outcome in (Outcome.STUCK, Outcome.PARKED):
+            # stuck: the job may still be running, so the row stays locked; parked: the
+            # row is unlocked already, to wait at a gate
+            return outcome
         if outcome is Outcome.SUCCEEDED:
             # the run's last report rides on the delete, which records the history row
             ended = self._ended(type(job), run.take_final() if run is not None else None)

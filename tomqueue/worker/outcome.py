@@ -14,6 +14,8 @@ class Outcome(StrEnum):
     REFUSED = "refused"  # failed for good without running: unknown class, bad handler,
     # poison, attempts used up by crashes
     DROPPED = "dropped"  # notification for a missing, failed, stale, busy or orphaned job
+    PARKED = "parked"  # no free slot of its class, or not its serial key's turn: unlocked
+    # unrun, no attempt counted, woken when a job leaves the gate
     DEFERRED = "deferred"  # not yet due; handed back to the deferred manager
     MALFORMED = "malformed"  # not a tomqueue notification; acked and logged
     ERRORED = "errored"  # something unexpected; message requeued (or dropped after tries)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from tomqueue.middleware import Chain
 from tomqueue.worker.context import WorkContext
+from tomqueue.worker.gates import ConcurrencyLimit, Gatekeeper, SerialKey
 from tomqueue.worker.layers import (
     ErrorHandling,
     Invoke,
@@ -37,16 +38,20 @@ class StackParts:
 
 
 def default_worker_stack(parts: StackParts) -> WorkerStack:
-    """ErrorHandling → Pop → LockJob → Timeout → Invoke, outermost first.
+    """ErrorHandling → Pop → LockJob → ConcurrencyLimit → SerialKey → Timeout → Invoke,
+    outermost first.
 
     Applications change it through ``App.edit_worker_stack``, never by editing this.
     """
     app = parts.runtime
+    keeper = Gatekeeper(app.store.gates, app.announcer, app.settings)
     stack: WorkerStack = Chain(
         [
             ErrorHandling(),
             Pop(parts.source, app.publisher, app.settings),
             LockJob(app.store.worker, app.settings, parts.should_stop, parts.lease),
+            ConcurrencyLimit(keeper),
+            SerialKey(keeper),
             Timeout(grace=app.settings.timeout_grace.total_seconds(), on_stuck=parts.on_stuck),
             Invoke(),
         ]
