@@ -296,3 +296,22 @@ def test_manage_py_tomqueue_runs_the_operator_cli_on_the_backends_database(dj):
     listed = manage("jobs", "--failed", "--json")
     assert listed.returncode == 0, listed.stderr
     assert failed.id in listed.stdout and "DjangoTask" in listed.stdout
+
+
+def test_without_use_tz_naive_times_are_the_projects_time_zone(dj):
+    from datetime import UTC, datetime
+
+    from django.test import override_settings
+
+    with override_settings(USE_TZ=False, TIME_ZONE="Europe/London"):
+        due = datetime(2031, 7, 1, 12, 0)  # naive: London time, 11:00 UTC in summer
+        later = tasks.add.using(run_after=due).enqueue("naive", 1, 1)
+        now = tasks.add.enqueue("naive-now", 1, 1)
+    assert dj.tq.job(int(later.id))["run_at"] == datetime(2031, 7, 1, 11, 0, tzinfo=UTC)
+    # both rows were announced: the due one to its queue, the future one to the deferred
+    # manager (an announcement needs the rows' times, read back through Django's cursor)
+    assert normal_queue_depth(dj) == 1
+    worker = dj.worker()
+    assert dj.wait_finished(tasks.add, now.id).return_value == 2
+    assert tasks.add.get_result(later.id).status == Status.READY
+    assert stop_process(worker) == 0
