@@ -35,6 +35,7 @@ from tomqueue.wire import Notification
 
 if TYPE_CHECKING:
     from tomqueue.deferred.manager import DeferredManager
+    from tomqueue.enqueue.caller import CallerTransaction
     from tomqueue.worker.process import Worker
     from tomqueue.worker.stack import StackParts, WorkerStack
 
@@ -111,8 +112,13 @@ class App:
         queue: str | None = None,
         session: Session | None = None,
         wait_for_broker: bool | None = None,
+        caller: CallerTransaction | None = None,
     ) -> list[int]:
-        """Enqueue several jobs in one transaction through this app's enqueue stack."""
+        """Enqueue several jobs in one transaction through this app's enqueue stack.
+
+        ``caller`` is a transaction that is not SQLAlchemy's (``tomqueue.enqueue.caller``;
+        the Django backend's), in place of ``session``.
+        """
         ctx = EnqueueContext(
             jobs=list(jobs),
             app=self,
@@ -120,6 +126,7 @@ class App:
             run_at=run_at,
             queue=queue,
             session=session,
+            caller=caller,
             wait_for_broker=(
                 self.settings.wait_for_broker if wait_for_broker is None else wait_for_broker
             ),

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
+    from tomqueue.enqueue.caller import CallerTransaction
     from tomqueue.gates import Gate
     from tomqueue.progress import StatusReport
     from tomqueue.settings import Settings
@@ -106,11 +107,15 @@ class EnqueueStorePort(Protocol):
     """What Persist writes (rows come back in the order given, with their ids), and how a
     failed announcement hands rows back to the deferred manager."""
 
-    def insert(self, conn: Connection, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]: ...
+    def insert(
+        self, conn: Connection | CallerTransaction, new_jobs: Sequence[NewJob]
+    ) -> list[JobSnapshot]: ...
 
     def insert_committed(self, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]: ...
 
-    def waiting_twins(self, conn: Connection | None, keys: Sequence[str]) -> dict[str, int]: ...
+    def waiting_twins(
+        self, conn: Connection | CallerTransaction | None, keys: Sequence[str]
+    ) -> dict[str, int]: ...
 
     def unrelease(self, ids: Sequence[int]) -> None: ...
 

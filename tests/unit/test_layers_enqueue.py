@@ -237,6 +237,51 @@ def test_with_a_session_a_rollback_announces_nothing(runtime):
     assert runtime.announcer.submitted == [] and runtime.announcer.submitted_deferred == []
 
 
+class Caller:
+    """A CallerTransaction (tomqueue.enqueue.caller) whose commit the test decides; the
+    fake store ignores the connection, so ``run`` is never reached here."""
+
+    def __init__(self) -> None:
+        self.pending: list[object] = []
+
+    def run(self, sql, params):
+        raise AssertionError("the fake store writes the rows itself")
+
+    def on_commit(self, callback) -> None:
+        self.pending.append(callback)
+
+    def commit(self) -> None:
+        for callback in self.pending:
+            callback()
+        self.pending.clear()
+
+
+def test_with_a_caller_transaction_the_rows_go_to_it_and_the_announcement_waits(runtime):
+    caller = Caller()
+    ids = enqueue(runtime, [Greet("a"), Greet("b")], caller=caller)
+    [(method, conn)] = runtime.enqueue_store.calls
+    assert method == "insert" and conn is caller
+    assert runtime.announcer.submitted == [] and len(caller.pending) == 1
+    caller.commit()
+    assert [n.job_id for n in runtime.announcer.submitted] == ids
+
+
+def test_with_a_caller_transaction_a_rollback_announces_nothing(runtime):
+    caller = Caller()
+    enqueue(runtime, [Greet("a")], caller=caller)
+    caller.pending.clear()  # what a rollback does to on_commit callbacks
+    assert runtime.announcer.submitted == [] and runtime.announcer.submitted_deferred == []
+
+
+def test_a_session_and_a_caller_transaction_together_are_refused(runtime):
+    with (
+        Session(create_engine("sqlite://")) as session,
+        pytest.raises(ValueError, match="not both"),
+    ):
+        enqueue(runtime, [Greet("a")], session=session, caller=Caller())
+    assert runtime.enqueue_store.calls == []
+
+
 def test_leave_for_sweep_survives_a_store_that_fails_too(caplog):
     class Broken(InMemoryJobStore):
         def unrelease(self, ids):

@@ -13,6 +13,7 @@ from tomqueue.snapshot import JobSnapshot
 from tomqueue.store.values import NewJob
 
 if TYPE_CHECKING:
+    from tomqueue.enqueue.caller import CallerTransaction
     from tomqueue.ports import EnqueueRuntime
 
 
@@ -30,6 +31,8 @@ class EnqueueContext:
     run_at: datetime | None = None
     queue: str | None = None
     session: Session | None = None
+    # a transaction that is not SQLAlchemy's (tomqueue.enqueue.caller), instead of session
+    caller: CallerTransaction | None = None
     wait_for_broker: bool = False
     new_jobs: list[NewJob] = field(default_factory=list)
     # the rows written (a unique job whose twin waits writes none); announced after commit

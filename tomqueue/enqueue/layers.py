@@ -50,14 +50,17 @@ class Validate:
 
 
 class Persist:
-    """Write the rows: in the caller's session if given, else in a short transaction."""
+    """Write the rows: in the caller's session (or CallerTransaction) if given, else in a
+    short transaction."""
 
     def __call__(self, ctx: EnqueueContext, call_next: Next) -> list[int]:
         if not ctx.new_jobs:
             return []
         ctx.app.ensure_prefix_bound()  # once per App: this prefix owns the database
         store = ctx.app.store.enqueue
-        conn = ctx.session.connection() if ctx.session is not None else None
+        if ctx.session is not None and ctx.caller is not None:
+            raise ValueError("enqueue takes a session or a caller transaction, not both")
+        conn = ctx.session.connection() if ctx.session is not None else ctx.caller
 
         def write(new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
             if conn is not None:
@@ -75,8 +78,9 @@ class Persist:
 class PublishAfterCommit:
     """Announce the rows once they are committed; a broker outage never loses them.
 
-    Without a session the rows are already committed here. With one, publishing waits for
-    that session's commit and is dropped on rollback. By default the announcement is
+    Without a session the rows are already committed here. With one (or a caller
+    transaction), publishing waits for that transaction's commit and is dropped on
+    rollback. By default the announcement is
     handed to the app's Announcer thread and enqueue returns at once; with
     ``wait_for_broker`` it is published here, and enqueue returns once RabbitMQ confirmed.
     """
@@ -85,6 +89,9 @@ class PublishAfterCommit:
         app, wait = ctx.app, ctx.wait_for_broker
         if ctx.session is not None:
             hold_until_commit(ctx.session, ctx.rows, lambda rows: announce(app, rows, wait))
+        elif ctx.caller is not None:
+            rows = ctx.rows
+            ctx.caller.on_commit(lambda: announce(app, rows, wait))
         else:
             announce(app, ctx.rows, wait)
         return call_next(ctx)

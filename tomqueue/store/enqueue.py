@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import statements as sql
 from tomqueue.store.executor import Executor, Params
-from tomqueue.store.values import NewJob, snapshots
+from tomqueue.store.values import NewJob, Record, snapshots
+
+if TYPE_CHECKING:
+    from tomqueue.enqueue.caller import CallerTransaction
 
 
 class EnqueueStore:
@@ -18,10 +22,13 @@ class EnqueueStore:
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
 
-    def insert(self, conn: Connection, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
-        """Insert in one statement, in the caller's transaction; rows come back in order."""
-        rows = self._executor.in_caller(conn, sql.INSERT_JOBS, _insert_params(new_jobs))
-        return _in_input_order(snapshots(rows.records))
+    def insert(
+        self, conn: Connection | CallerTransaction, new_jobs: Sequence[NewJob]
+    ) -> list[JobSnapshot]:
+        """Insert in one statement, in the caller's transaction (its SQLAlchemy Connection,
+        or a ``CallerTransaction``); rows come back in order."""
+        records = self._in_caller(conn, sql.INSERT_JOBS, _insert_params(new_jobs))
+        return _in_input_order(snapshots(records))
 
     def insert_committed(self, new_jobs: Sequence[NewJob]) -> list[JobSnapshot]:
         """Insert in a short transaction of our own (retried only when nothing was written:
@@ -29,15 +36,26 @@ class EnqueueStore:
         rows = self._executor.committed(sql.INSERT_JOBS, _insert_params(new_jobs))
         return _in_input_order(snapshots(rows.records))
 
-    def waiting_twins(self, conn: Connection | None, keys: Sequence[str]) -> dict[str, int]:
+    def waiting_twins(
+        self, conn: Connection | CallerTransaction | None, keys: Sequence[str]
+    ) -> dict[str, int]:
         """The ids of the jobs waiting to run with these unique keys (not failed, not
         locked), in the caller's transaction when ``conn`` is given."""
         params = {"keys": list(keys)}
         if conn is not None:
-            records = self._executor.in_caller(conn, sql.WAITING_TWINS, params).records
+            records = self._in_caller(conn, sql.WAITING_TWINS, params)
         else:
             records = self._executor.autocommit(sql.WAITING_TWINS, params).records
         return {str(r["unique_key"]): int(r["id"]) for r in records}
+
+    def _in_caller(
+        self, conn: Connection | CallerTransaction, statement: str, params: Params
+    ) -> list[Record]:
+        if isinstance(conn, Connection):
+            return self._executor.in_caller(conn, statement, params).records
+        # not SQLAlchemy's: the statement goes to the caller's driver as SQLAlchemy would
+        # have sent it
+        return list(conn.run(self._executor.driver_sql(statement), params))
 
     def unrelease(self, ids: Sequence[int]) -> None:
         """Hand jobs whose announcement failed to the deferred manager, which releases them."""

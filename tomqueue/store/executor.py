@@ -119,6 +119,10 @@ class Executor:
                     driver_sql, dict(params), exc, connection_invalidated=True
                 ) from exc
 
+    def driver_sql(self, sql: str) -> str:
+        """``sql`` as psycopg takes it (``%(name)s`` parameters), compiled once."""
+        return self._driver_sql.get(sql) or self._compile(sql)
+
     def _compile(self, sql: str) -> str:
         """SQLAlchemy's own compiler, once per statement: binds become %(name)s, a literal
         % becomes %%, exactly as SQLAlchemy would send it to psycopg."""
