@@ -26,8 +26,10 @@ from tomqueue.database import make_engine, retry_on_disconnect
 from tomqueue.enqueue.context import EnqueueContext
 from tomqueue.enqueue.layers import leave_for_sweep
 from tomqueue.enqueue.stack import EnqueueStack, default_enqueue_stack
+from tomqueue.exception_reports import ExceptionReports, resolve_reporter
 from tomqueue.job import Job
 from tomqueue.job_status import JobStatus
+from tomqueue.observers import Observers
 from tomqueue.prefix_binding import require_prefix
 from tomqueue.settings import Settings
 from tomqueue.store import JobStore
@@ -73,6 +75,17 @@ class App:
     def announcer(self) -> Announcer:
         """Announces enqueued rows from a background thread (its own connection)."""
         return Announcer(self.settings, give_up=self.leave_for_sweep)
+
+    @cached_property
+    def observers(self) -> Observers:
+        """Who hears how jobs end (tomqueue.observers): the exception reporter of the
+        settings, if any, and whatever ``observers.add`` adds (the metrics of
+        ``--metrics-port``, an application's own)."""
+        observers = Observers()
+        reporter = resolve_reporter(self.settings.exception_reporter)
+        if reporter is not None:
+            observers.add(ExceptionReports(reporter, self.settings.report_every_attempt))
+        return observers
 
     def leave_for_sweep(self, notes: Sequence[Notification]) -> None:
         """Mark rows whose announcement failed unreleased, for the sweep to announce

@@ -39,6 +39,14 @@ class JobNotFoundError(TomQueueError):
     """No job with that id exists."""
 
 
+class JobRefusedError(TomQueueError):
+    """The job failed for good without running: its class is unknown or its handler
+    unreadable, or its worker died running it too often (poison) or on its last attempt.
+
+    What an exception reporter is given for such a job; the message says which.
+    """
+
+
 class MessageDisposition(StrEnum):
     """What the consumer must do with a notification it could not use."""
 

@@ -152,6 +152,7 @@ class InMemoryJobStore:
                     released_at=now if run_at <= now else None,
                     unique_key=new.unique_key,
                     serial_key=new.serial_key,
+                    trace_context=new.trace_context,
                 )
                 self._rows[row.id] = row
                 self._next_id += 1

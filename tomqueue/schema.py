@@ -51,6 +51,8 @@ jobs = Table(
     Column("serial_key", Text, nullable=True),
     # the gate a job waits at for a slot or its turn ("limit:<class>", "serial:<key>")
     Column("parked_on", Text, nullable=True),
+    # the W3C trace context of the enqueue, as JSON (tomqueue.tracing; migration 0009)
+    Column("trace_context", Text, nullable=True),
 )
 
 Index(

@@ -11,7 +11,7 @@ import dataclasses
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -96,6 +96,12 @@ class Settings:
     # The named queues a worker takes jobs from (``tomqueue-worker --queues``); every
     # queue by default. Given as a QueueSelection, or as text/names ("billing,default").
     queues: QueueSelection = field(default_factory=QueueSelection.every)
+    # Called as fn(exc, job_id=..., job_class=..., attempts=...) when a job fails for good,
+    # and after every failed attempt too with report_every_attempt (tomqueue.exception_
+    # reports). A callable, or "package.module:function" text (TOMQUEUE_EXCEPTION_REPORTER),
+    # imported by the process that reports, from its own configuration only.
+    exception_reporter: Callable[..., object] | str | None = None
+    report_every_attempt: bool = False
 
     def __post_init__(self) -> None:
         # frozen: the normalised values are written with object.__setattr__, once, here
@@ -112,6 +118,9 @@ class Settings:
         for name, bounds in _DURATION_BOUNDS.items():
             object.__setattr__(self, name, _duration(name, getattr(self, name), bounds))
         object.__setattr__(self, "queues", _queue_selection(self.queues))
+        from tomqueue.exception_reports import check_reporter_spec  # here: no import cycle
+
+        check_reporter_spec(self.exception_reporter)
         crashes = self.max_crashes
         if isinstance(crashes, bool) or not isinstance(crashes, int) or crashes < 1:
             raise ConfigurationError(
@@ -150,12 +159,14 @@ _ENV_NAMES = {
     "TOMQUEUE_AMQP_URL": "amqp_url",
     "TOMQUEUE_PREFIX": "prefix",
     "TOMQUEUE_QUEUES": "queues",
+    "TOMQUEUE_EXCEPTION_REPORTER": "exception_reporter",
 }
 
 
 _FLAG_ENV_NAMES = {
     "TOMQUEUE_QUORUM_QUEUES": "quorum_queues",
     "TOMQUEUE_WAIT_FOR_BROKER": "wait_for_broker",
+    "TOMQUEUE_REPORT_EVERY_ATTEMPT": "report_every_attempt",
 }
 
 
@@ -178,6 +189,24 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     if env.get("TOMQUEUE_MAX_CRASHES"):
         changes["max_crashes"] = _whole_number("TOMQUEUE_MAX_CRASHES", env["TOMQUEUE_MAX_CRASHES"])
     return Settings().replace(**changes)
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def log_format_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """``TOMQUEUE_LOG_FORMAT``: "text" (the default) or "json" (one object per line).
+
+    Read apart from the other settings: the processes set up logging before anything
+    else, so that a bad setting is itself logged in the format asked for.
+    """
+    env = os.environ if environ is None else environ
+    value = (env.get("TOMQUEUE_LOG_FORMAT") or "text").strip().lower()
+    if value not in LOG_FORMATS:
+        raise ConfigurationError(
+            f"TOMQUEUE_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {value!r}"
+        )
+    return value
 
 
 _DURATION_ENV_NAMES = {

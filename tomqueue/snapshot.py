@@ -34,6 +34,8 @@ class JobSnapshot:
     serial_key: str | None = None
     # the gate the job waits at for a slot or its turn (tomqueue.worker.gates), else None
     parked_on: str | None = None
+    # W3C trace context of the enqueue that wrote the row, as JSON (tomqueue.tracing)
+    trace_context: str | None = None
 
     @property
     def class_name(self) -> str:

@@ -165,6 +165,7 @@ class Sweeper:
             self._suspects.pop(suspect, None)
         for row in rows:
             log.warning("job %s: %s; running it again", row.id, row.last_error)
+            self.runtime.observers.job_crashed(row)  # tomqueue_jobs_completed_total{crashed}
         if rows:
             self._announce(rows)
         return len(rows)

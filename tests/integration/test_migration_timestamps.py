@@ -35,6 +35,7 @@ def test_rows_out_of_range_are_failed_by_the_migration(tq):
         conn.execute(
             "ALTER TABLE tomqueue_jobs DROP COLUMN serial_key, DROP COLUMN parked_on"
         )  # 0008
+        conn.execute("ALTER TABLE tomqueue_jobs DROP COLUMN trace_context")  # and 0009 this
         conn.execute("UPDATE tomqueue_alembic_version SET version_num = '0002'")
         for column, value in BAD:
             conn.execute(

@@ -77,8 +77,19 @@ def test_enqueue_stack_edits_apply_to_that_app_only():
             return call_next(ctx)
 
     one.edit_enqueue_stack(lambda stack: stack.insert_before(PublishAfterCommit, Marker()))
-    assert one.enqueue_stack.names() == ["Validate", "Persist", "Marker", "PublishAfterCommit"]
-    assert two.enqueue_stack.names() == ["Validate", "Persist", "PublishAfterCommit"]
+    assert one.enqueue_stack.names() == [
+        "Validate",
+        "TraceEnqueue",
+        "Persist",
+        "Marker",
+        "PublishAfterCommit",
+    ]
+    assert two.enqueue_stack.names() == [
+        "Validate",
+        "TraceEnqueue",
+        "Persist",
+        "PublishAfterCommit",
+    ]
 
 
 def test_default_app_is_rebuilt_when_settings_change():

@@ -516,12 +516,14 @@ def test_the_default_stack_runs_a_job_end_to_end_over_the_fakes(store, publisher
     )
     assert stack.names() == [
         "ErrorHandling",
+        "ObserveOutcome",
         "FreeKeptSlots",
         "Pop",
         "LockJob",
         "ConcurrencyLimit",
         "SerialKey",
         "Timeout",
+        "TracePerform",
         "Invoke",
     ]
     outcomes = [stack.invoke(fresh_context(n), perform) for n in (1, 2, 3)]

@@ -48,7 +48,12 @@ def test_chain_wraps_in_order_and_is_editable():
 
 
 def test_default_enqueue_stack_is_visible():
-    assert default_enqueue_stack().names() == ["Validate", "Persist", "PublishAfterCommit"]
+    assert default_enqueue_stack().names() == [
+        "Validate",
+        "TraceEnqueue",
+        "Persist",
+        "PublishAfterCommit",
+    ]
 
 
 def test_env_precedence_and_unknown_keys():

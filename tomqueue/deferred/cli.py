@@ -10,6 +10,7 @@ from tomqueue.app_modules import import_app_modules, set_up_app
 from tomqueue.commands import Command
 from tomqueue.default_app import configure, default_app
 from tomqueue.logs import configure_process_logging
+from tomqueue.metrics import DEFAULT_METRICS_HOST
 
 
 @click.command(name="tomqueue-deferred", cls=Command)
@@ -26,8 +27,28 @@ from tomqueue.logs import configure_process_logging
     default=None,
     help="Seconds ahead held in memory (default 60).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=1, max=65535),
+    default=None,
+    metavar="PORT",
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics.",
+)
+@click.option(
+    "--metrics-host",
+    default=DEFAULT_METRICS_HOST,
+    show_default=True,
+    help="Address the metrics endpoint listens on.",
+)
 @click.option("--log-level", default="INFO", show_default=True)
-def main(apps: tuple[str, ...], prefix: str | None, horizon: float | None, log_level: str) -> None:
+def main(
+    apps: tuple[str, ...],
+    prefix: str | None,
+    horizon: float | None,
+    metrics_port: int | None,
+    metrics_host: str,
+    log_level: str,
+) -> None:
     """Release jobs whose run_at has come; run several for fail-over (one leads)."""
     configure_process_logging(log_level)
     changes: dict[str, object] = {}
@@ -40,6 +61,16 @@ def main(apps: tuple[str, ...], prefix: str | None, horizon: float | None, log_l
     modules = import_app_modules(apps)
     app = default_app()
     set_up_app(modules, app)
+    endpoint = None
+    if metrics_port is not None:
+        from tomqueue.metrics.serving import serve_process_metrics
+
+        endpoint = serve_process_metrics(app, metrics_port, metrics_host)
     manager = app.deferred_manager()
     manager.install_signal_handlers()
-    sys.exit(manager.run())
+    try:
+        code = manager.run()
+    finally:
+        if endpoint is not None:
+            endpoint.close()
+    sys.exit(code)

@@ -236,6 +236,10 @@ class DeferredManager:
             # published first, then marked: a crash here means a duplicate, not a loss
             self.store.mark_released_at([(note.job_id, note.run_at) for note in due])
             self.released_total += len(due)
+            released = self._db_now()
+            for note in due:  # how late each went out (tomqueue_release_lateness_seconds)
+                lateness = (released - note.run_at).total_seconds()
+                self.runtime.observers.job_released(note.job_id, note.queue, lateness)
             log.debug("released %s job(s)", len(due))
 
     # -- wake-ups from the deferred queue ---------------------------------------------------

@@ -71,6 +71,7 @@ def _insert_params(new_jobs: Sequence[NewJob]) -> Params:
         "queues": [job.queue for job in new_jobs],
         "unique_keys": [job.unique_key for job in new_jobs],
         "serial_keys": [job.serial_key for job in new_jobs],
+        "trace_contexts": [job.trace_context for job in new_jobs],
     }
 
 

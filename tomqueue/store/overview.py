@@ -79,6 +79,13 @@ class OverviewStore:
         rows = [ThroughputRow(r["bucket"], int(r["succeeded"]), int(r["failed"])) for r in records]
         return db_now, rows
 
+    def gauges(self) -> tuple[datetime | None, list[tuple[str | None, str, int, datetime | None]]]:
+        """The database clock (None with no jobs at all), and (queue, state, count, oldest
+        due run_at) for each queue and state that has jobs (``statements.JOB_GAUGES``)."""
+        records = self._executor.read(sql.JOB_GAUGES)
+        db_now = records[0]["db_now"] if records else None
+        return db_now, [(r["queue"], str(r["state"]), int(r["n"]), r["oldest"]) for r in records]
+
     def _db_now(self) -> datetime:
         value: datetime = self._executor.read(sql.DB_NOW)[0]["now"]
         return value

@@ -23,7 +23,7 @@ from tomqueue.database import ADVISORY_NAMESPACE
 COLUMNS = (
     "id, priority, attempts, handler, last_error, run_at, locked_at, locked_by, failed_at, "
     "queue, created_at, updated_at, released_at, crashes, lock_key, unique_key, serial_key, "
-    "parked_on"
+    "parked_on, trace_context"
 )
 J_COLUMNS = ", ".join("j." + name.strip() for name in COLUMNS.split(","))
 
@@ -80,14 +80,15 @@ def keep_unique_key(row: str, batch: str | None = None) -> str:
 # ux_tomqueue_jobs_unique_waiting, migration 0006) is not written and not returned.
 INSERT_JOBS = f"""
     INSERT INTO tomqueue_jobs
-        (priority, handler, run_at, queue, unique_key, serial_key, created_at, updated_at,
-         released_at)
-    SELECT t.p, t.h, COALESCE(t.r, now()), t.q, t.u, t.s, now(), now(),
+        (priority, handler, run_at, queue, unique_key, serial_key, trace_context, created_at,
+         updated_at, released_at)
+    SELECT t.p, t.h, COALESCE(t.r, now()), t.q, t.u, t.s, t.tc, now(), now(),
            CASE WHEN COALESCE(t.r, now()) <= now() THEN now() END
     FROM unnest(CAST(:priorities AS integer[]), CAST(:handlers AS text[]),
                 CAST(:run_ats AS timestamptz[]), CAST(:queues AS text[]),
-                CAST(:unique_keys AS text[]), CAST(:serial_keys AS text[]))
-         WITH ORDINALITY AS t(p, h, r, q, u, s, ord)
+                CAST(:unique_keys AS text[]), CAST(:serial_keys AS text[]),
+                CAST(:trace_contexts AS text[]))
+         WITH ORDINALITY AS t(p, h, r, q, u, s, tc, ord)
     ORDER BY t.ord
     ON CONFLICT (unique_key) WHERE {UNIQUE_WAITING} DO NOTHING
     RETURNING {COLUMNS}"""
@@ -660,3 +661,28 @@ CRON_LAST_RUN = """SELECT DISTINCT ON (name) name, fire_at, job_id FROM tomqueue
 CRON_PURGE = """DELETE FROM tomqueue_cron_fires f
     WHERE f.recorded_at < now() - make_interval(secs => :keep)
       AND f.fire_at < (SELECT max(n.fire_at) FROM tomqueue_cron_fires n WHERE n.name = f.name)"""
+
+# -- metrics (tomqueue.metrics: tomqueue_jobs and tomqueue_oldest_job_age_seconds) ----------
+
+# Jobs by state and queue, read at scrape time (and cached there). Each branch is driven by
+# one partial index, so none reads the rows of another state: running by
+# ix_tomqueue_jobs_locked_at, failed by ix_tomqueue_jobs_failed_at, and the waiting rows
+# (queued when due, else scheduled) by ix_tomqueue_jobs_released_at (announced) and
+# ix_tomqueue_jobs_unreleased_run_at (for the deferred manager). ``oldest`` is the run_at
+# of the longest-waiting due job.
+JOB_GAUGES = """SELECT queue, 'running' AS state, count(*) AS n, NULL::timestamptz AS oldest,
+        now() AS db_now
+    FROM tomqueue_jobs WHERE locked_at IS NOT NULL AND locked_by IS NOT NULL
+      AND failed_at IS NULL GROUP BY queue
+    UNION ALL
+    SELECT queue, 'failed', count(*), NULL, now()
+    FROM tomqueue_jobs WHERE failed_at IS NOT NULL GROUP BY queue
+    UNION ALL
+    SELECT w.queue, CASE WHEN w.run_at <= now() THEN 'queued' ELSE 'scheduled' END,
+        count(*), min(w.run_at) FILTER (WHERE w.run_at <= now()), now()
+    FROM (SELECT queue, run_at FROM tomqueue_jobs
+          WHERE failed_at IS NULL AND locked_at IS NULL AND released_at IS NOT NULL
+          UNION ALL
+          SELECT queue, run_at FROM tomqueue_jobs
+          WHERE failed_at IS NULL AND released_at IS NULL AND locked_at IS NULL) AS w
+    GROUP BY 1, 2"""

@@ -31,6 +31,8 @@ class NewJob:
     unique_key: str | None = None
     # the job's serial_key() (None: runs whenever it is due)
     serial_key: str | None = None
+    # the enqueuer's trace context (tomqueue.tracing), None when nothing traces
+    trace_context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ def snapshot_from(record: Record) -> JobSnapshot:
         unique_key=record["unique_key"],
         serial_key=record["serial_key"],
         parked_on=record["parked_on"],
+        trace_context=record["trace_context"],
     )
 
 

@@ -11,7 +11,9 @@ from tomqueue.app import App
 from tomqueue.app_modules import import_app_modules, set_up_app
 from tomqueue.commands import Command
 from tomqueue.default_app import configure, current_settings, install_default_app
+from tomqueue.exception_reports import resolve_reporter
 from tomqueue.logs import configure_process_logging
+from tomqueue.metrics import DEFAULT_METRICS_HOST
 from tomqueue.worker.supervisor import DEFAULT_SHUTDOWN_TIMEOUT, Supervisor, child_command
 
 
@@ -70,6 +72,24 @@ from tomqueue.worker.supervisor import DEFAULT_SHUTDOWN_TIMEOUT, Supervisor, chi
         "the signal number)."
     ),
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=1, max=65535),
+    default=None,
+    metavar="PORT",
+    help=(
+        "Serve Prometheus metrics at http://HOST:PORT/metrics (with --processes, the "
+        "supervisor serves every child's, summed)."
+    ),
+)
+@click.option(
+    "--metrics-host",
+    default=DEFAULT_METRICS_HOST,
+    show_default=True,
+    help="Address the metrics endpoint listens on.",
+)
+# a supervised child records into the supervisor's PROMETHEUS_MULTIPROC_DIR, serving none
+@click.option("--metrics-multiprocess", is_flag=True, hidden=True)
 @click.option("--log-level", default="INFO", show_default=True)
 def main(
     apps: tuple[str, ...],
@@ -79,6 +99,9 @@ def main(
     processes: int,
     max_jobs: int | None,
     shutdown_timeout: float,
+    metrics_port: int | None,
+    metrics_host: str,
+    metrics_multiprocess: bool,
     log_level: str,
 ) -> None:
     """Run jobs until SIGTERM or SIGINT, then finish the jobs in hand and exit 0."""
@@ -91,17 +114,74 @@ def main(
     if processes > 1:
         if prefix:
             os.environ["TOMQUEUE_PREFIX"] = prefix
-        supervisor = Supervisor(
-            child_command(apps, concurrency, log_level, max_jobs, queues),
-            processes,
-            shutdown_timeout,
+        sys.exit(
+            _supervise(
+                apps,
+                concurrency,
+                processes,
+                max_jobs,
+                queues,
+                shutdown_timeout,
+                metrics_port,
+                metrics_host,
+                log_level,
+            )
         )
-        supervisor.install_signal_handlers()
-        sys.exit(supervisor.run())
     # each slot keeps a connection of its own; the rest of the pool serves sweeps and hooks
     app = App(current_settings(), pool_size=concurrency + 4)
     install_default_app(app)  # jobs that enqueue share this app's connections
     set_up_app(modules, app)
+    endpoint = None
+    if metrics_multiprocess:
+        from tomqueue.metrics.serving import record_metrics
+
+        record_metrics(app, registry=None)  # values go to the supervisor's directory
+    elif metrics_port is not None:
+        from tomqueue.metrics.serving import serve_process_metrics
+
+        endpoint = serve_process_metrics(app, metrics_port, metrics_host)
     worker = app.worker(concurrency=concurrency, max_jobs=max_jobs)
     worker.install_signal_handlers()
-    sys.exit(worker.run())
+    try:
+        code = worker.run()
+    finally:
+        if endpoint is not None:
+            endpoint.close()
+    sys.exit(code)
+
+
+def _supervise(
+    apps: tuple[str, ...],
+    concurrency: int,
+    processes: int,
+    max_jobs: int | None,
+    queues: str | None,
+    shutdown_timeout: float,
+    metrics_port: int | None,
+    metrics_host: str,
+    log_level: str,
+) -> int:
+    """Run ``processes`` children under a Supervisor; with ``metrics_port``, serve the
+    children's metrics (multiprocess mode) and the SQL gauges from here."""
+    # checked here once, so a reporter that cannot load stops the supervisor at start
+    # instead of every child in a restart loop
+    resolve_reporter(current_settings().exception_reporter)
+    metrics = None
+    if metrics_port is not None:
+        from tomqueue.metrics.serving import SupervisorMetrics
+
+        metrics = SupervisorMetrics(
+            App(current_settings(), pool_size=1), metrics_port, metrics_host
+        )
+    supervisor = Supervisor(
+        child_command(apps, concurrency, log_level, max_jobs, queues, metrics=metrics is not None),
+        processes,
+        shutdown_timeout,
+        on_child_ended=metrics.child_ended if metrics is not None else None,
+    )
+    supervisor.install_signal_handlers()
+    try:
+        return supervisor.run()
+    finally:
+        if metrics is not None:
+            metrics.close()

@@ -34,6 +34,8 @@ class WorkContext:
     locked_by: str = ""
     delivery: Delivery | None = None
     error_text: str | None = None  # why the attempt failed, for last_error
+    error: BaseException | None = None  # what failed it, for observers (error reports)
+    timed_out: bool = False  # the attempt overran max_run_time (Timeout)
     locked_monotonic: float = 0.0
     wake_deferred: JobSnapshot | None = None  # a row the deferred manager must hold now
     # how to leave the gates this job passed (tomqueue.worker.gates), innermost last:
@@ -76,6 +78,16 @@ class WorkContext:
     @job.setter
     def job(self, value: Job) -> None:
         self._job = value
+
+    @property
+    def locked_row(self) -> JobSnapshot | None:
+        """The row as LockJob read it, if it got that far (observers ask)."""
+        return self._lock.row if self._lock else None
+
+    @property
+    def built_job(self) -> Job | None:
+        """The job object, if LockJob built one (observers ask)."""
+        return self._job
 
     @property
     def job_id(self) -> int | None:

@@ -17,7 +17,7 @@ from typing import TypeVar
 from tomqueue.admission import Admission
 from tomqueue.database import retry_on_disconnect
 from tomqueue.error_text import describe_error, storable
-from tomqueue.errors import MalformedNotificationError
+from tomqueue.errors import JobRefusedError, JobTimeout, MalformedNotificationError
 from tomqueue.handler import decode_handler
 from tomqueue.job import Job, validate_job_class
 from tomqueue.ports import PublisherPort, WorkerStorePort
@@ -281,6 +281,7 @@ class LockJob:
     def _refuse(self, ctx: WorkContext, row: JobSnapshot, job: Job | None, why: str) -> Outcome:
         """Fail the locked row for good without running it, and tell the job if we can."""
         log.error("job %s failed for good without running: %s", row.id, why.splitlines()[0])
+        ctx.error = JobRefusedError(why)
         ended = self._ended(type(job) if job is not None else None)
         if job is None:
             ended = Ended(row.class_name, ended.ttl_seconds)  # as the handler names it
@@ -408,6 +409,9 @@ class Timeout:
         ctx.error_text = storable(
             f"JobTimeout: job {ctx.job_id} exceeded max_run_time of {limit:g}s\n{detail}"
         )
+        ctx.timed_out = True
+        if not isinstance(ctx.error, JobTimeout):
+            ctx.error = JobTimeout(f"job {ctx.job_id} exceeded max_run_time of {limit:g}s")
         log.warning("job %s timed out after %gs", ctx.job_id, limit, extra=ctx.log_extra())
         return Outcome.ATTEMPT_FAILED
 
@@ -429,6 +433,7 @@ class Invoke:
         error = run_hooked(ctx.job, lambda: call_next(ctx))
         if error is None:
             return Outcome.SUCCEEDED
+        ctx.error = error
         ctx.error_text = describe_error(error)
         return Outcome.ATTEMPT_FAILED
 

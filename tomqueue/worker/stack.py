@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tomqueue.middleware import Chain
+from tomqueue.tracing import TracePerform
 from tomqueue.worker.context import WorkContext
 from tomqueue.worker.gates import (
     ConcurrencyLimit,
@@ -22,6 +23,7 @@ from tomqueue.worker.layers import (
     Pop,
     Timeout,
 )
+from tomqueue.worker.observe import ObserveOutcome
 from tomqueue.worker.outcome import Outcome
 from tomqueue.worker.ports import DeliverySource, LeaseGate
 
@@ -44,8 +46,9 @@ class StackParts:
 
 
 def default_worker_stack(parts: StackParts) -> WorkerStack:
-    """ErrorHandling → FreeKeptSlots → Pop → LockJob → ConcurrencyLimit → SerialKey →
-    Timeout → Invoke, outermost first.
+    """ErrorHandling → ObserveOutcome → FreeKeptSlots → Pop → LockJob → ConcurrencyLimit →
+    SerialKey → Timeout → TracePerform → Invoke, outermost first (ObserveOutcome and
+    TracePerform only watch: metrics, error reports, job log lines and traces).
 
     Applications change it through ``App.edit_worker_stack``, never by editing this.
     """
@@ -54,12 +57,14 @@ def default_worker_stack(parts: StackParts) -> WorkerStack:
     stack: WorkerStack = Chain(
         [
             ErrorHandling(),
+            ObserveOutcome(app.observers),
             FreeKeptSlots(keeper),
             Pop(HandOff(parts.source, keeper), app.publisher, app.settings),
             LockJob(app.store.worker, app.settings, parts.should_stop, parts.lease),
             ConcurrencyLimit(keeper),
             SerialKey(keeper),
             Timeout(grace=app.settings.timeout_grace.total_seconds(), on_stuck=parts.on_stuck),
+            TracePerform(),
             Invoke(),
         ]
     )

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Supervisor:
         child_argv: list[str],
         processes: int,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        on_child_ended: Callable[[int], None] | None = None,
     ) -> None:
         if processes < 1:
             raise ValueError("processes must be at least 1")
@@ -50,6 +52,7 @@ class Supervisor:
         self.child_argv = child_argv
         self.processes = processes
         self.shutdown_timeout = shutdown_timeout
+        self.on_child_ended = on_child_ended  # told each ended child's pid (metrics)
         self.children: list[subprocess.Popen[bytes] | None] = [None] * processes
         self.restarts = 0  # children replaced after a failure or a kill
         self.recycles = 0  # children replaced after a clean exit (their --max-jobs done)
@@ -112,6 +115,8 @@ class Supervisor:
         self._backoff[index] = delay
         self._next_start[index] = now + delay
         self.children[index] = None
+        if self.on_child_ended is not None:
+            self.on_child_ended(child.pid)
         if code == 0:
             self.recycles += 1
             log.info(
@@ -209,8 +214,10 @@ def child_command(
     log_level: str,
     max_jobs: int | None = None,
     queues: str | None = None,
+    metrics: bool = False,
 ) -> list[str]:
-    """The command line of one child: a plain worker with the supervisor's options."""
+    """The command line of one child: a plain worker with the supervisor's options
+    (``metrics``: it records into the supervisor's multiprocess metrics directory)."""
     argv = [sys.executable, "-m", "tomqueue.worker", "--concurrency", str(concurrency)]
     for app in apps:
         argv += ["--app", app]
@@ -218,4 +225,6 @@ def child_command(
         argv += ["--max-jobs", str(max_jobs)]
     if queues is not None:
         argv += ["--queues", queues]
+    if metrics:
+        argv += ["--metrics-multiprocess"]
     return [*argv, "--log-level", log_level]
