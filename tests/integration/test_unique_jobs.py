@@ -88,7 +88,9 @@ def test_the_key_through_a_jobs_life(tq, run_worker):
     # running: no twin, so a new job is written (the running one may have missed new work)
     run_worker()
     wait_until(lambda: tq.count_runs("refresh5", "start") == 1, message="running")
-    while_running = tomqueue.enqueue(UniqueRefresh(5))
+    # (the twin takes a second itself, so that it is still in the table when it is read:
+    # the worker starts it the moment the first one fails)
+    while_running = tomqueue.enqueue(UniqueRefresh(5, seconds=1))
     assert while_running != first
     # the running one fails and waits an hour for its retry: the one written meanwhile
     # keeps the key, the retry goes on without it, and both stay
