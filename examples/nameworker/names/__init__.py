@@ -1,0 +1,1 @@
+"""The names app: NameJob, the greetings it records, and the pages that show them."""

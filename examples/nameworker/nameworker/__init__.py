@@ -1,0 +1,1 @@
+"""NameWorker: the demo Django project of tomqueue (examples/nameworker, bin/dev)."""
