@@ -315,3 +315,39 @@ def test_without_use_tz_naive_times_are_the_projects_time_zone(dj):
     assert dj.wait_finished(tasks.add, now.id).return_value == 2
     assert tasks.add.get_result(later.id).status == Status.READY
     assert stop_process(worker) == 0
+
+
+def test_manage_py_commands_serve_prometheus_metrics_summed_over_their_processes(dj):
+    from tests.integration.test_metrics import free_port, scrape, value
+
+    worker_port, deferred_port = free_port(), free_port()
+    supervisor = dj.worker(
+        "--processes", "2", "--concurrency", "2", "--metrics-port", str(worker_port)
+    )
+    deferred = dj.manage("tomqueue_deferred", "--metrics-port", str(deferred_port))
+    results = [tasks.add.enqueue(f"m{n}", n, 1) for n in range(11)]
+    later = tasks.add.using(run_after=timezone.now() + timedelta(seconds=1))
+    results.append(later.enqueue("m-later", 0, 1))  # released by the deferred manager
+    for r in results:
+        dj.wait_finished(tasks.add, r.id)
+    labels = {"class": "tomqueue.contrib.django.job.DjangoTask", "queue": "default"}
+
+    def counted():
+        values = scrape(worker_port)
+        done = values and value(
+            values, "tomqueue_jobs_completed_total", **labels, outcome="succeeded"
+        )
+        return values if done == 12 else None
+
+    values = wait_until(counted, timeout=30, message="12 successes in the summed metrics")
+    assert value(values, "tomqueue_jobs", state="queued", queue="default") == 0
+    # (it may also release a row it found committed but not yet announced: never fewer)
+    wait_until(
+        lambda: value(
+            scrape(deferred_port) or {}, "tomqueue_release_lateness_seconds_count", queue="default"
+        ),
+        timeout=30,
+        message="the deferred manager's release in its metrics",
+    )
+    assert stop_process(supervisor) == 0
+    assert stop_process(deferred) == 0

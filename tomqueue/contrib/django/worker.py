@@ -31,8 +31,10 @@ from tomqueue.contrib.django.job import RunInfo, current_run, worker_id
 from tomqueue.contrib.django.registry import registry
 from tomqueue.default_app import configure, current_settings, default_app, install_default_app
 from tomqueue.logs import configure_process_logging
+from tomqueue.metrics import DEFAULT_METRICS_HOST
 
 if TYPE_CHECKING:
+    from tomqueue.metrics.serving import Endpoint
     from tomqueue.worker.context import WorkContext
     from tomqueue.worker.outcome import Outcome
     from tomqueue.worker.stack import WorkerStack
@@ -145,21 +147,22 @@ def run_worker(
     max_jobs: int | None = None,
     shutdown_timeout: float | None = None,
     log_level: str = "INFO",
+    metrics_port: int | None = None,
+    metrics_host: str = DEFAULT_METRICS_HOST,
+    metrics_multiprocess: bool = False,
 ) -> int:
-    """``manage.py tomqueue_worker``: returns the exit code."""
-    from tomqueue.worker.supervisor import DEFAULT_SHUTDOWN_TIMEOUT, Supervisor
+    """``manage.py tomqueue_worker``: returns the exit code. With ``metrics_port``, serves
+    Prometheus metrics as ``tomqueue-worker --metrics-port`` does (the supervisor serves
+    its children's, summed, with ``processes`` above 1)."""
+    from tomqueue.worker.supervisor import DEFAULT_SHUTDOWN_TIMEOUT
 
     configure_process_logging(log_level)
     backend = configure_from_django(alias, queues)
     modules = registry.discover(backend.worker_modules())
     if processes > 1:
-        supervisor = Supervisor(
-            child_command(alias, concurrency, queues, max_jobs, log_level),
-            processes,
-            DEFAULT_SHUTDOWN_TIMEOUT if shutdown_timeout is None else shutdown_timeout,
-        )
-        supervisor.install_signal_handlers()
-        return supervisor.run()
+        command = child_command(alias, concurrency, queues, max_jobs, log_level)
+        timeout = DEFAULT_SHUTDOWN_TIMEOUT if shutdown_timeout is None else shutdown_timeout
+        return _supervise(command, processes, timeout, metrics_port, metrics_host)
     import logging
 
     logging.getLogger(__name__).info(
@@ -170,9 +173,60 @@ def run_worker(
     app = App(current_settings(), pool_size=concurrency + 4)
     install_default_app(app)  # tasks that enqueue share this app's connections
     app.edit_worker_stack(add_django_layer)
+    endpoint = _metrics_for(app, metrics_port, metrics_host, metrics_multiprocess)
     worker = app.worker(concurrency=concurrency, max_jobs=max_jobs)
     worker.install_signal_handlers()
-    return worker.run()
+    try:
+        return worker.run()
+    finally:
+        if endpoint is not None:
+            endpoint.close()
+
+
+def _supervise(
+    command: list[str],
+    processes: int,
+    shutdown_timeout: float,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> int:
+    from tomqueue.worker.supervisor import Supervisor
+
+    metrics = None
+    if metrics_port is not None:
+        from tomqueue.metrics.serving import SupervisorMetrics
+
+        metrics = SupervisorMetrics(
+            App(current_settings(), pool_size=1), metrics_port, metrics_host
+        )
+        command = [*command, "--metrics-multiprocess"]
+    supervisor = Supervisor(
+        command,
+        processes,
+        shutdown_timeout,
+        on_child_ended=metrics.child_ended if metrics is not None else None,
+    )
+    supervisor.install_signal_handlers()
+    try:
+        return supervisor.run()
+    finally:
+        if metrics is not None:
+            metrics.close()
+
+
+def _metrics_for(app: App, port: int | None, host: str, multiprocess: bool) -> Endpoint | None:
+    """Record this process's metrics: into the supervisor's directory (a supervised child),
+    or in a registry of its own served on ``port``; None when there is nothing to serve."""
+    if multiprocess:
+        from tomqueue.metrics.serving import record_metrics
+
+        record_metrics(app, registry=None)
+        return None
+    if port is None:
+        return None
+    from tomqueue.metrics.serving import serve_process_metrics
+
+    return serve_process_metrics(app, port, host)
 
 
 def child_command(
@@ -195,13 +249,23 @@ def child_command(
 
 
 def run_deferred(
-    alias: str = "default", horizon: float | None = None, log_level: str = "INFO"
+    alias: str = "default",
+    horizon: float | None = None,
+    log_level: str = "INFO",
+    metrics_port: int | None = None,
+    metrics_host: str = DEFAULT_METRICS_HOST,
 ) -> int:
     """``manage.py tomqueue_deferred``: returns the exit code."""
     configure_process_logging(log_level)
     configure_from_django(alias)
     if horizon:
         configure(deferred_horizon=horizon)
-    manager = default_app().deferred_manager()
+    app = default_app()
+    endpoint = _metrics_for(app, metrics_port, metrics_host, multiprocess=False)
+    manager = app.deferred_manager()
     manager.install_signal_handlers()
-    return manager.run()
+    try:
+        return manager.run()
+    finally:
+        if endpoint is not None:
+            endpoint.close()

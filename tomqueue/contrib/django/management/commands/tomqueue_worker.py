@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from argparse import SUPPRESS
 from typing import Any, ClassVar
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tomqueue.contrib.django.management.arguments import add_metrics_arguments
 
 
 class Command(BaseCommand):
@@ -33,6 +36,9 @@ class Command(BaseCommand):
             "--max-jobs", type=_at_least_one, default=None, help="Exit 0 after this many."
         )
         parser.add_argument("--shutdown-timeout", type=float, default=None, metavar="SECONDS")
+        add_metrics_arguments(parser)
+        # a supervised child records into the supervisor's metrics directory, serving none
+        parser.add_argument("--metrics-multiprocess", action="store_true", help=SUPPRESS)
         parser.add_argument("--log-level", default="INFO")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -48,6 +54,9 @@ class Command(BaseCommand):
                 max_jobs=options["max_jobs"],
                 shutdown_timeout=options["shutdown_timeout"],
                 log_level=options["log_level"],
+                metrics_port=options["metrics_port"],
+                metrics_host=options["metrics_host"],
+                metrics_multiprocess=options["metrics_multiprocess"],
             )
         except (LookupError, ConfigurationError) as exc:
             raise CommandError(str(exc)) from exc
