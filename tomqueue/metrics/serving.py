@@ -27,6 +27,7 @@ from tomqueue.metrics.instruments import Instruments, MetricsObserver
 
 if TYPE_CHECKING:
     from tomqueue.app import App
+    from tomqueue.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +103,31 @@ class SupervisorMetrics:
     def _remove_directory(self) -> None:
         if self._owned:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def supervise_with_metrics(
+    command: list[str],
+    processes: int,
+    shutdown_timeout: float,
+    settings: Settings,
+    port: int,
+    host: str = DEFAULT_HOST,
+) -> int:
+    """Run ``processes`` children of ``command`` under a Supervisor, serving their metrics
+    summed (and the SQL gauges) on ``port``; each child is told to record into the
+    supervisor's multiprocess directory. Returns the supervisor's exit code."""
+    from tomqueue.app import App
+    from tomqueue.worker.supervisor import Supervisor
+
+    metrics = SupervisorMetrics(App(settings, pool_size=1), port, host)
+    try:
+        supervisor = Supervisor(
+            [*command, "--metrics-multiprocess"],
+            processes,
+            shutdown_timeout,
+            on_child_ended=metrics.child_ended,
+        )
+        supervisor.install_signal_handlers()
+        return supervisor.run()
+    finally:
+        metrics.close()

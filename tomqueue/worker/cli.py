@@ -166,22 +166,13 @@ def _supervise(
     # checked here once, so a reporter that cannot load stops the supervisor at start
     # instead of every child in a restart loop
     resolve_reporter(current_settings().exception_reporter)
-    metrics = None
+    command = child_command(apps, concurrency, log_level, max_jobs, queues)
     if metrics_port is not None:
-        from tomqueue.metrics.serving import SupervisorMetrics
+        from tomqueue.metrics.serving import supervise_with_metrics
 
-        metrics = SupervisorMetrics(
-            App(current_settings(), pool_size=1), metrics_port, metrics_host
+        return supervise_with_metrics(
+            command, processes, shutdown_timeout, current_settings(), metrics_port, metrics_host
         )
-    supervisor = Supervisor(
-        child_command(apps, concurrency, log_level, max_jobs, queues, metrics=metrics is not None),
-        processes,
-        shutdown_timeout,
-        on_child_ended=metrics.child_ended if metrics is not None else None,
-    )
+    supervisor = Supervisor(command, processes, shutdown_timeout)
     supervisor.install_signal_handlers()
-    try:
-        return supervisor.run()
-    finally:
-        if metrics is not None:
-            metrics.close()
+    return supervisor.run()

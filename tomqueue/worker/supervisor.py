@@ -214,10 +214,9 @@ def child_command(
     log_level: str,
     max_jobs: int | None = None,
     queues: str | None = None,
-    metrics: bool = False,
 ) -> list[str]:
     """The command line of one child: a plain worker with the supervisor's options
-    (``metrics``: it records into the supervisor's multiprocess metrics directory)."""
+    (``supervise_with_metrics`` adds ``--metrics-multiprocess`` when it serves metrics)."""
     argv = [sys.executable, "-m", "tomqueue.worker", "--concurrency", str(concurrency)]
     for app in apps:
         argv += ["--app", app]
@@ -225,6 +224,4 @@ def child_command(
         argv += ["--max-jobs", str(max_jobs)]
     if queues is not None:
         argv += ["--queues", queues]
-    if metrics:
-        argv += ["--metrics-multiprocess"]
     return [*argv, "--log-level", log_level]

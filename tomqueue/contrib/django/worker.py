@@ -190,28 +190,18 @@ def _supervise(
     metrics_port: int | None,
     metrics_host: str,
 ) -> int:
+    if metrics_port is not None:
+        from tomqueue.metrics.serving import supervise_with_metrics
+
+        settings = current_settings()
+        return supervise_with_metrics(
+            command, processes, shutdown_timeout, settings, metrics_port, metrics_host
+        )
     from tomqueue.worker.supervisor import Supervisor
 
-    metrics = None
-    if metrics_port is not None:
-        from tomqueue.metrics.serving import SupervisorMetrics
-
-        metrics = SupervisorMetrics(
-            App(current_settings(), pool_size=1), metrics_port, metrics_host
-        )
-        command = [*command, "--metrics-multiprocess"]
-    supervisor = Supervisor(
-        command,
-        processes,
-        shutdown_timeout,
-        on_child_ended=metrics.child_ended if metrics is not None else None,
-    )
+    supervisor = Supervisor(command, processes, shutdown_timeout)
     supervisor.install_signal_handlers()
-    try:
-        return supervisor.run()
-    finally:
-        if metrics is not None:
-            metrics.close()
+    return supervisor.run()
 
 
 def _metrics_for(app: App, port: int | None, host: str, multiprocess: bool) -> Endpoint | None:
