@@ -132,10 +132,18 @@ class WorkerInfo:
     client_addr: str | None = None
     jobs: tuple[RunningJob, ...] = field(default=())
 
+    @property
+    def host(self) -> str | None:
+        """The host the worker runs on, from its name (``host pid:N key:K``); None when
+        only its key is known."""
+        head, sep, _ = self.name.rpartition(" pid:")
+        return head if sep and head else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "name": self.name,
+            "host": self.host,
             "alive": self.alive,
             "since": None if self.since is None else self.since.isoformat(),
             "client_addr": self.client_addr,
@@ -225,6 +233,13 @@ def throughput_from(
     return Throughput(at, bucket, tuple(points))
 
 
+def _lease_name(lease: Lease | None, key: int | None) -> str:
+    """An idle worker's name, as its lease session calls itself (``key:K`` if it can't)."""
+    if lease is not None and lease.session_name and lease.session_name.endswith(f" key:{key}"):
+        return lease.session_name
+    return f"key:{key}"
+
+
 def worker_name(locked_by: str) -> str:
     """The worker part of an attempt's name: ``host pid:1 key:2`` of ``... key:2 run:3``."""
     head, sep, tail = locked_by.rpartition(" run:")
@@ -290,7 +305,7 @@ def workers_from(
         workers.append(
             WorkerInfo(
                 key=key,
-                name=names.get(key, f"key:{key}"),
+                name=names.get(key) or _lease_name(lease, key),
                 alive=lease is not None or alive.get(key, False),
                 since=None if lease is None else lease.since,
                 client_addr=None if lease is None else lease.client_addr,

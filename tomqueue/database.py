@@ -196,13 +196,19 @@ def lease_engine(url: str, timings: LeaseTimings) -> Engine:
 _old_server_warned = threading.Event()
 
 
-def open_lease_session(engine: Engine, timings: LeaseTimings) -> Connection:
+def open_lease_session(
+    engine: Engine, timings: LeaseTimings, application_name: str | None = None
+) -> Connection:
     """An autocommit connection whose session the server ends after ``lease_timeout`` of
-    silence; the caller takes its advisory lock on it."""
+    silence; the caller takes its advisory lock on it. ``application_name`` names the
+    session in ``pg_stat_activity`` (a worker's lease name: who holds the lock, even
+    while it runs nothing; PostgreSQL keeps its first 63 bytes)."""
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
         version = psycopg_connection(conn).info.server_version
         settings = timings.session_settings(version)
+        if application_name is not None:
+            settings["application_name"] = application_name
         if "idle_session_timeout" not in settings and not _old_server_warned.is_set():
             _old_server_warned.set()
             log.warning(

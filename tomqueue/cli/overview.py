@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import sys
-from collections.abc import Collection, Sequence
 from datetime import timedelta
 
 import click
 
-from tomqueue.admin_results import WorkerInfo
 from tomqueue.cli.common import EXIT_NOT_FOUND, admin_call, echo_json
 from tomqueue.cli.table import moment, render, terminal_width
+from tomqueue.lease_check import live_on_host, where
 from tomqueue.store.values import StateCounts
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 STATES = ("queued", "scheduled", "running", "failed")
 
@@ -76,63 +71,20 @@ def stats(as_json: bool) -> None:
                 click.echo(line)
 
 
-def address(text: str) -> Address | None:
-    """``text`` as an IP address (an IPv4-mapped IPv6 one as its IPv4), None if it is none."""
-    try:
-        value = ipaddress.ip_address(text.split("%", 1)[0])  # no IPv6 zone (fe80::1%eth0)
-    except ValueError:
-        return None
-    if isinstance(value, ipaddress.IPv6Address) and value.ipv4_mapped is not None:
-        return value.ipv4_mapped
-    return value
-
-
-def leases_from(found: Sequence[WorkerInfo], addresses: Collection[Address]) -> list[WorkerInfo]:
-    """The live worker leases whose database session comes from one of ``addresses``, as
-    PostgreSQL sees the client (``client_addr``). A session with no address shown (a Unix
-    socket, or another role's session) never matches; a dead worker (rows still locked
-    under a lease that is gone) never does either."""
-    wanted = set(addresses)
-    return [
-        worker
-        for worker in found
-        if worker.alive and worker.client_addr is not None and address(worker.client_addr) in wanted
-    ]
-
-
-def addresses_of(host: str) -> frozenset[Address]:
-    """Every address ``host`` names: itself if it is one, else what the resolver (the
-    hosts file, then DNS) gives for it."""
-    given = address(host)
-    if given is not None:
-        return frozenset({given})
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as exc:
-        raise click.BadParameter(
-            f"cannot resolve {host!r} ({exc})", param_hint="'--check-host'"
-        ) from exc
-    return frozenset(a for a in (address(str(info[4][0])) for info in infos) if a is not None)
-
-
 def _check_host(host: str) -> None:
-    """Exit 0 if a live worker lease's session comes from ``host``, else 1: one line each."""
-    wanted = addresses_of(host)
+    """Exit 0 if a live worker lease is on ``host``, else 1: one line each."""
     found = admin_call(lambda admin: admin.workers())
-    matching = leases_from(found, wanted)
-    shown = ", ".join(sorted(str(a) for a in wanted))
+    matching = live_on_host(found, host)
     if matching:
         worker = matching[0]
         click.echo(
-            f"{len(matching)} live worker lease(s) from {host} ({shown}): key {worker.key}, "
+            f"{len(matching)} live worker lease(s) on {host}: {worker.name}, "
             f"held since {moment(worker.since)} UTC"
         )
         return
-    # no address: a Unix socket, or a session of another role (PostgreSQL shows a
-    # session's client_addr to its own role and to pg_read_all_stats only)
-    others = sorted({w.client_addr or "no address shown" for w in found if w.alive})
-    elsewhere = f"live leases come from {', '.join(others)}" if others else "no lease is held"
-    click.echo(f"no live worker lease from {host} ({shown}); {elsewhere}")
+    others = sorted({where(w) for w in found if w.alive})
+    elsewhere = f"live leases are on {', '.join(others)}" if others else "no lease is held"
+    click.echo(f"no live worker lease on {host}; {elsewhere}")
     sys.exit(EXIT_NOT_FOUND)
 
 
@@ -141,10 +93,11 @@ def _check_host(host: str) -> None:
 @click.option(
     "--check-host",
     metavar="HOST",
-    help="Check one host instead of listing: exit 0 if a live worker lease's database "
-    "session comes from HOST (a name, resolved here, or an address; matched against the "
-    "client address PostgreSQL sees), else exit 1. One line either way. For liveness "
-    'probes: tomqueue workers --check-host "$(hostname)" in a worker\'s pod.',
+    help="Check one host instead of listing: exit 0 if a live worker lease is on HOST, "
+    "else exit 1, with one line either way. HOST is a host name (as the worker's "
+    "hostname() gives it, matched against the name its lease session carries) or an IP "
+    "address (matched against the client address PostgreSQL sees). For liveness probes: "
+    'tomqueue workers --check-host "$(hostname)" in a worker\'s pod.',
 )
 def workers(as_json: bool, check_host: str | None) -> None:
     """Live workers (their leases) and the jobs each runs now; a dead worker is listed

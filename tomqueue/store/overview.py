@@ -57,12 +57,18 @@ class OverviewStore:
     def leases(self, not_workers: Sequence[int]) -> list[Lease]:
         """Every advisory lock held in tomqueue's namespace but ``not_workers``'s keys."""
         records = self._executor.read(sql.LIVE_LEASES, {"not_workers": list(not_workers)})
-        return [Lease(int(r["key"]), r["since"], r["client_addr"]) for r in records]
+        return [
+            Lease(int(r["key"]), r["since"], r["client_addr"], r["session_name"] or None)
+            for r in records
+        ]
 
     def leases_of(self, keys: Sequence[int]) -> list[Lease]:
         """The leases of ``keys`` that are held now (the deferred leader's, say)."""
         records = self._executor.read(sql.LEASES_OF, {"keys": list(keys)})
-        return [Lease(int(r["key"]), r["since"], r["client_addr"]) for r in records]
+        return [
+            Lease(int(r["key"]), r["since"], r["client_addr"], r["session_name"] or None)
+            for r in records
+        ]
 
     def throughput(
         self, window: timedelta, bucket: timedelta
@@ -122,4 +128,10 @@ def _held_row(record: Record) -> HeldRow:
         priority=int(record["priority"]),
         attempts=int(record["attempts"]),
         alive=bool(record["alive"]),
+    )
+
+
+def _lease(record: Record) -> Lease:
+    return Lease(
+        int(record["key"]), record["since"], record["client_addr"], record["session_name"] or None
     )

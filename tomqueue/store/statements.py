@@ -447,7 +447,7 @@ HELD_ROWS = f"""SELECT j.id, j.lock_key, j.locked_by, j.locked_at, j.priority, j
 # every worker lease held in this database (idle workers too), with its session's start;
 # :not_workers are the other keys taken in the namespace (the deferred leader, migrations)
 _ADVISORY_LEASES = f"""SELECT CAST(l.objid AS bigint) AS key, a.backend_start AS since,
-        host(a.client_addr) AS client_addr
+        host(a.client_addr) AS client_addr, a.application_name AS session_name
     FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.granted
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())

@@ -122,6 +122,9 @@ class Lease:
     key: int
     since: datetime | None
     client_addr: str | None
+    # the session's application_name: a worker's lease name ("host pid:N key:K", cut at
+    # 63 bytes); None from a worker too old to set it, or from another role's view
+    session_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ class WorkerLease:
     def _take(self) -> None:
         with self._lock:
             while True:
-                conn = open_lease_session(self._engine, self.timings)
+                conn = open_lease_session(self._engine, self.timings, self.name)
                 if self._try_lock(conn, "take the worker lease"):
                     self._conn = conn
                     self._held.set()
@@ -139,7 +139,7 @@ class WorkerLease:
             if self._stop.is_set():
                 return "the worker is stopping"
             try:
-                conn = open_lease_session(self._engine, self.timings)
+                conn = open_lease_session(self._engine, self.timings, self.name)
                 got = self._try_lock(conn, "take the worker lease again")
             except Exception as exc:
                 return describe_connection_error(exc)
