@@ -343,3 +343,9 @@ class InOrder(tomqueue.Job):
             record(self.key, "fail", str(self.number))
             raise RuntimeError(f"{self.key} #{self.number} fails on purpose (try {tries[0]})")
         record(self.key, "end", str(self.number))
+
+
+class Roomy(Record):
+    """A class with a limit that a test never reaches."""
+
+    concurrency_limit: ClassVar[int | None] = 1000

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from tomqueue.admission import Admission, admit
 from tomqueue.error_text import storable
-from tomqueue.gates import Gate
+from tomqueue.gates import SERIAL_PREFIX, Gate
 from tomqueue.job_status import HistoryFacts, JobRowFacts, JobStatus, derive_state
 from tomqueue.plans import plan_failure
 from tomqueue.progress import StatusReport
@@ -132,10 +132,13 @@ class InMemoryJobStore:
             now = self.now()
             rows = []
             waiting = self._waiting_keys()
+            keyed = {row.serial_key for row in self._rows.values() if row.serial_key}
             for new in new_jobs:
                 if new.unique_key is not None and new.unique_key in waiting:
                     continue
                 run_at = new.run_at if new.run_at is not None else now
+                # as INSERT_JOBS: due behind another job of its key, it is written parked
+                parked = new.serial_key in keyed and run_at <= now
                 row = JobSnapshot(
                     id=self._next_id,
                     priority=new.priority,
@@ -153,7 +156,10 @@ class InMemoryJobStore:
                     unique_key=new.unique_key,
                     serial_key=new.serial_key,
                     trace_context=new.trace_context,
+                    parked_on=SERIAL_PREFIX + new.serial_key if parked and new.serial_key else None,
                 )
+                if new.serial_key is not None:
+                    keyed.add(new.serial_key)
                 self._rows[row.id] = row
                 self._next_id += 1
                 rows.append(row)
@@ -396,6 +402,19 @@ class InMemoryJobStore:
             ]
             self._rows.update({row.id: row for row in woken})
             return woken
+
+    def wake_held(self, gate: Gate) -> list[JobSnapshot]:
+        with self._lock:
+            head = min(
+                (row for row in self._rows.values() if row.serial_key == gate.serial_key),
+                key=lambda row: row.id,
+                default=None,
+            )
+            if head is None or head.parked_on != gate.name:
+                return []
+            woken = replace(head, parked_on=None, released_at=None, updated_at=self.now())
+            self._rows[woken.id] = woken
+            return [woken]
 
     def drop_slots(self, thread_id: int | None = None) -> None:
         """The connection of thread ``thread_id`` (the caller's, if None) has gone: the

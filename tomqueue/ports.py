@@ -102,6 +102,8 @@ class GateStorePort(Protocol):
 
     def wake(self, gate: Gate, announce: bool = True) -> list[JobSnapshot]: ...
 
+    def wake_held(self, gate: Gate) -> list[JobSnapshot]: ...
+
 
 class EnqueueStorePort(Protocol):
     """What Persist writes (rows come back in the order given, with their ids), and how a

@@ -9,11 +9,71 @@ from sqlalchemy import event
 
 import tomqueue
 from tests.conftest import wait_until
-from tests.jobs import Record
+from tests.jobs import InOrder, Record, Roomy
 from tomqueue.default_app import default_app
+from tomqueue.gates import serial_gate
 from tomqueue.store import statements as sql_statements
 
 pytestmark = pytest.mark.integration
+
+
+def counted_statements(runtime) -> list[str]:
+    """Every statement the runtime sends from now on (SQLAlchemy's and the hot path's)."""
+    statements: list[str] = []
+
+    def through_sqlalchemy(conn, cursor, sql, params, context, many):
+        statements.append(sql)
+
+    event.listen(runtime.engine, "before_cursor_execute", through_sqlalchemy)
+    executor = runtime.store.executor
+    on_driver = executor._on_driver
+
+    @contextmanager
+    def through_driver(sql, params):
+        statements.append(sql)
+        with on_driver(sql, params) as cursor:
+            yield cursor
+
+    executor._on_driver = through_driver
+    return statements
+
+
+def test_a_run_of_one_serial_keys_jobs_costs_three_statements_a_job(tq, run_worker):
+    tomqueue.configure(sweep_interval=timedelta(hours=1))  # keep the sweeper out of the count
+    ids = tomqueue.enqueue_many([InOrder("chain", n) for n in range(30)])
+    # the first is announced; the rest are written parked at their key, unannounced
+    gate = serial_gate("chain").name
+    assert tq.scalar("SELECT count(*) FROM tomqueue_jobs WHERE parked_on = %s", gate) == 29
+    assert tq.queue_depth(default_app().topology.queue_for(tomqueue.NORMAL_PRIORITY)) == 1
+    statements = counted_statements(default_app())
+    run_worker(concurrency=2)
+    wait_until(lambda: all(tq.job(i) is None for i in ids), timeout=30)
+    starts = tq.sql(
+        "SELECT detail FROM test_runs WHERE label = 'chain' AND event = 'start' ORDER BY id"
+    )
+    assert [int(detail) for (detail,) in starts] == list(range(30))
+    statements = [s for s in statements if s != sql_statements.NAMED_QUEUES]
+    # lock, delete, wake the next (the key's lock passed on, never let go); the first two
+    # take the key's turn, the last lets the key go and looks for anyone parked
+    assert len([s for s in statements if s == sql_statements.SERIAL_TAKE]) == 2
+    assert len(statements) <= 3 * 30 + 5, len(statements)
+
+
+def test_a_limit_that_does_not_bind_costs_no_statement_per_job(tq, run_worker):
+    tomqueue.configure(sweep_interval=timedelta(hours=1))
+    ids = tomqueue.enqueue_many([Roomy(f"r{n}") for n in range(100)])
+    statements = counted_statements(default_app())
+    run_worker(concurrency=2)
+    wait_until(lambda: all(tq.job(i) is None for i in ids), timeout=30)
+    statements = [s for s in list(statements) if s != sql_statements.NAMED_QUEUES]
+    takes = [s for s in statements if s == sql_statements.GATE_TAKE]
+    looks = [s for s in statements if s == sql_statements.PARKED_AT]
+    # (a thread that finds no more messages lets its kept slot go: a leave and a look)
+    leaves = [s for s in statements if s == sql_statements.GATE_LEAVE]
+    assert 1 <= len(takes) <= 4  # a slot per thread, kept from job to job
+    assert len(leaves) <= len(takes)
+    assert len(looks) < 40  # at most ten a second per thread, not one a job
+    assert len(statements) == 2 * 100 + len(takes) + len(looks) + len(leaves)
 
 
 def test_a_successful_job_costs_two_statements_and_no_transaction(tq, run_worker):

@@ -19,7 +19,14 @@ from tomqueue.snapshot import JobSnapshot
 from tomqueue.store.values import NewJob
 from tomqueue.wire import decode_notification
 from tomqueue.worker.context import WorkContext
-from tomqueue.worker.gates import ConcurrencyLimit, Gatekeeper, HandOff, SerialKey
+from tomqueue.worker.gates import (
+    ConcurrencyLimit,
+    FreeKeptSlots,
+    Gatekeeper,
+    HandOff,
+    LocalDelivery,
+    SerialKey,
+)
 from tomqueue.worker.outcome import Outcome
 
 
@@ -180,3 +187,69 @@ def test_a_bad_concurrency_limit_is_refused_when_the_class_is_defined(limit, err
 def test_a_bad_serial_key_is_refused_before_anything_is_written(key, error):
     with pytest.raises(error, match="serial_key"):
         stored_serial_key(Keyed(key))
+
+
+def local_context(row: JobSnapshot, announcer: RecordingAnnouncer) -> WorkContext:
+    """A job handed to this thread by the job before it (HandOff), not by the broker."""
+    ctx = context_for(row)
+    ctx.delivery = LocalDelivery(ctx.notification, announcer)
+    return ctx
+
+
+def passing_stack(store: InMemoryJobStore, keeper: Gatekeeper) -> Chain[WorkContext, Outcome]:
+    return Chain(
+        [FreeKeptSlots(keeper), lock_job(store), ConcurrencyLimit(keeper), SerialKey(keeper)]
+    )
+
+
+def test_a_run_of_one_key_passes_the_key_from_job_to_job_without_letting_go(store, announcer):
+    rows = [add(store, Keyed("run")) for _ in range(3)]
+    # written behind the first of their key: parked, for it to wake (nothing to announce)
+    assert [store.get(row.id).parked_on for row in rows] == [None, "serial:run", "serial:run"]
+    gate = serial_gate("run")
+    keeper = Gatekeeper(store, announcer, SETTINGS)
+    chain = passing_stack(store, keeper)
+    turns: list[int] = []
+    take_turn = store.take_turn
+    store.take_turn = lambda g, job_id: (turns.append(job_id), take_turn(g, job_id))[1]
+
+    assert chain.invoke(context_for(rows[0]), lambda c: Outcome.SUCCEEDED) is Outcome.SUCCEEDED
+    second = keeper.take_handed()
+    assert second is not None and second.id == rows[1].id
+    assert chain.invoke(local_context(second, announcer), lambda c: Outcome.SUCCEEDED) is (
+        Outcome.SUCCEEDED
+    )
+    # the second was handed its turn: at its end the key goes straight on to the third,
+    # still held by this thread (nobody else can take it in between)
+    assert keeper.passed() == (gate, gate.slots[0], rows[2].id)
+    assert store.take(gate) is None
+    third = keeper.take_handed()
+    assert third is not None and third.id == rows[2].id
+    assert chain.invoke(local_context(third, announcer), lambda c: Outcome.SUCCEEDED) is (
+        Outcome.SUCCEEDED
+    )
+    assert turns == [rows[0].id, rows[1].id]  # the third took no turn: it was passed one
+    # the last of the run lets the key go
+    assert keeper.passed() is None and keeper.take_handed() is None
+    assert store.take(gate) == gate.slots[0]
+    assert store.jobs() == [] and announced(announcer) == []
+
+
+def test_a_key_kept_for_a_job_that_never_claims_it_is_let_go_and_the_next_woken(store, announcer):
+    rows = [add(store, Keyed("gone")) for _ in range(3)]
+    keeper = Gatekeeper(store, announcer, SETTINGS)
+    chain = passing_stack(store, keeper)
+    assert chain.invoke(context_for(rows[0]), lambda c: Outcome.SUCCEEDED) is Outcome.SUCCEEDED
+    second = keeper.take_handed()
+    assert second is not None
+    chain.invoke(local_context(second, announcer), lambda c: Outcome.SUCCEEDED)
+    third = keeper.take_handed()
+    assert third is not None and keeper.passed() is not None
+    del store._rows[third.id]  # a person deleted it before its turn came
+    assert chain.invoke(local_context(third, announcer), lambda c: Outcome.SUCCEEDED) is (
+        Outcome.DROPPED
+    )
+    # the kept key was let go when the turn ended unclaimed
+    gate = serial_gate("gone")
+    assert keeper.passed() is None
+    assert store.take(gate) == gate.slots[0]

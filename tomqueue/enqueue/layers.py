@@ -104,6 +104,7 @@ def announce(app: EnqueueRuntime, rows: list[JobSnapshot], wait_for_broker: bool
     manager (or any worker's sweep) announces them once the broker is back.
     """
     priority_map = app.settings.priority_map
+    rows = [row for row in rows if row.parked_on is None]  # written waiting at a serial key
     due = [notification_for(row, priority_map) for row in rows if row.released_at is not None]
     future = [notification_for(row, priority_map) for row in rows if row.released_at is None]
     if not wait_for_broker:

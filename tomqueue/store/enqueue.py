@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
+from tomqueue.gates import SERIAL_PREFIX
 from tomqueue.snapshot import JobSnapshot
 from tomqueue.store import statements as sql
 from tomqueue.store.executor import Executor, Params
@@ -65,6 +66,8 @@ class EnqueueStore:
 
 def _insert_params(new_jobs: Sequence[NewJob]) -> Params:
     return {
+        "serial_prefix": SERIAL_PREFIX,
+        "serial_firsts": firsts_of_their_key(new_jobs),
         "priorities": [job.priority for job in new_jobs],
         "handlers": [job.handler for job in new_jobs],
         "run_ats": [job.run_at for job in new_jobs],
@@ -73,6 +76,18 @@ def _insert_params(new_jobs: Sequence[NewJob]) -> Params:
         "serial_keys": [job.serial_key for job in new_jobs],
         "trace_contexts": [job.trace_context for job in new_jobs],
     }
+
+
+def firsts_of_their_key(new_jobs: Sequence[NewJob]) -> list[bool]:
+    """For each job, whether no job before it in the batch has its serial key (those after
+    the first are written parked: they wait for it)."""
+    seen: set[str] = set()
+    firsts = []
+    for job in new_jobs:
+        firsts.append(job.serial_key is None or job.serial_key not in seen)
+        if job.serial_key is not None:
+            seen.add(job.serial_key)
+    return firsts
 
 
 def _in_input_order(rows: list[JobSnapshot]) -> list[JobSnapshot]:

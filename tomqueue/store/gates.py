@@ -67,6 +67,13 @@ class GateStore:
         params["announce"] = announce
         return snapshots(self._executor.hot_rows(sql.WAKE_SERIAL, params))
 
+    def wake_held(self, gate: Gate) -> list[JobSnapshot]:
+        """Unpark a serial key's head for the caller, which holds the key's slot and passes
+        it straight on: [] if the head is not parked (not there, running, or waiting for a
+        retry). The row is left unannounced, for the caller to run."""
+        params = {"gate": gate.name, "key": gate.serial_key}
+        return snapshots(self._executor.hot_rows(sql.WAKE_SERIAL_HELD, params))
+
     def parked_limits(self) -> list[str]:
         """The names of the limit gates that some job is parked at."""
         rows = self._executor.autocommit(sql.PARKED_LIMITS, {}).records

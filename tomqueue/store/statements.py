@@ -78,17 +78,26 @@ def keep_unique_key(row: str, batch: str | None = None) -> str:
 # released now if due now; a future row waits for the deferred manager (released_at NULL)
 # A unique job whose twin waits already (the partial unique index
 # ux_tomqueue_jobs_unique_waiting, migration 0006) is not written and not returned.
+# A due job whose serial key already has a job (in the table, or earlier in this batch) is
+# written parked at its key, unannounced: it waits for the job before it to wake it, with
+# no trip through the broker and no lock-then-park of its own (see tomqueue.gates). Should
+# the job before it end between this statement's snapshot and its commit, the sweep wakes
+# it (WAKE_SERIAL_HEADS) within seconds.
 INSERT_JOBS = f"""
     INSERT INTO tomqueue_jobs
         (priority, handler, run_at, queue, unique_key, serial_key, trace_context, created_at,
-         updated_at, released_at)
+         updated_at, released_at, parked_on)
     SELECT t.p, t.h, COALESCE(t.r, now()), t.q, t.u, t.s, t.tc, now(), now(),
-           CASE WHEN COALESCE(t.r, now()) <= now() THEN now() END
+           CASE WHEN COALESCE(t.r, now()) <= now() THEN now() END,
+           CASE WHEN t.s IS NOT NULL AND COALESCE(t.r, now()) <= now()
+                     AND (NOT t.sf OR EXISTS (SELECT 1 FROM tomqueue_jobs o
+                                              WHERE o.serial_key = t.s))
+                THEN CAST(:serial_prefix AS text) || t.s END
     FROM unnest(CAST(:priorities AS integer[]), CAST(:handlers AS text[]),
                 CAST(:run_ats AS timestamptz[]), CAST(:queues AS text[]),
                 CAST(:unique_keys AS text[]), CAST(:serial_keys AS text[]),
-                CAST(:trace_contexts AS text[]))
-         WITH ORDINALITY AS t(p, h, r, q, u, s, tc, ord)
+                CAST(:trace_contexts AS text[]), CAST(:serial_firsts AS boolean[]))
+         WITH ORDINALITY AS t(p, h, r, q, u, s, tc, sf, ord)
     ORDER BY t.ord
     ON CONFLICT (unique_key) WHERE {UNIQUE_WAITING} DO NOTHING
     RETURNING {COLUMNS}"""
@@ -531,6 +540,16 @@ WAKE_SERIAL = f"""UPDATE tomqueue_jobs j SET parked_on = NULL,
         released_at = CASE WHEN CAST(:announce AS boolean) THEN now() END, updated_at = now()
     WHERE j.id = (SELECT id FROM tomqueue_jobs WHERE serial_key = :key ORDER BY id LIMIT 1)
       AND j.parked_on = :gate AND {_HELD_SLOTS} = 0
+    RETURNING {J_COLUMNS}"""
+
+# a serial key's parked head, woken for the caller, who holds the key's slot and passes it
+# on to this job without letting go (so no other job of the key can slip in between);
+# unannounced, as WAKE_SERIAL's :announce false, so that a sweep announces it if the
+# caller dies before running it (and its slot dies with its connection)
+WAKE_SERIAL_HELD = f"""UPDATE tomqueue_jobs j SET parked_on = NULL, released_at = NULL,
+        updated_at = now()
+    WHERE j.id = (SELECT id FROM tomqueue_jobs WHERE serial_key = :key ORDER BY id LIMIT 1)
+      AND j.parked_on = :gate
     RETURNING {J_COLUMNS}"""
 
 # the limit gates that jobs are parked at, by a loose index scan of ix_tomqueue_jobs_parked_on

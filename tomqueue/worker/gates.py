@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -35,6 +36,9 @@ from tomqueue.worker.ports import Delivery, DeliverySource
 
 log = logging.getLogger(__name__)
 
+# how long a slot thread believes "nobody is parked at this limit gate" (keep_or_leave)
+NOBODY_PARKED_FOR = 0.1
+
 Next = Callable[[WorkContext], Outcome]
 
 
@@ -44,10 +48,11 @@ class Gatekeeper:
 
     A limit slot is kept, not freed, when its job ends with nobody parked at its gate: the
     thread's next job of that class uses it with no statement at all, so a limit that is
-    not binding costs one cheap look per job. A kept slot is freed (and the gate's parked
-    jobs woken) as soon as the thread runs anything else, finds no message (``IDLE``), or
-    ends a job with someone parked; so a job parked behind a kept slot waits for the
-    holder's current job or its idle second, never longer.
+    not binding costs a cheap look about ten times a second per thread (``keep_or_leave``).
+    A kept slot is freed (and the gate's parked jobs woken) as soon as the thread runs
+    anything else, finds no message (``IDLE``), or ends a job and sees someone parked; so
+    a job parked behind a kept slot waits for the holder's current job (and a tenth of a
+    second) or its idle second, never longer.
     """
 
     def __init__(self, store: GateStorePort, announcer: AnnouncerPort, settings: Settings) -> None:
@@ -79,16 +84,35 @@ class Gatekeeper:
             self.leave(gate, slot)
 
     def keep_or_leave(self, gate: Gate, slot: int) -> None:
-        """A limited job ended: keep its slot for the next job unless someone waits."""
+        """A limited job ended: keep its slot for the next job unless someone waits.
+
+        "Nobody waits" is believed for ``NOBODY_PARKED_FOR`` seconds after this thread
+        last saw it, so a busy thread looks about ten times a second, not once a job.
+        Keeping a slot on a stale answer never breaks the limit (the slot stays taken);
+        a job that parked meanwhile waits at most that long plus the holder's next job,
+        whose end (or the holder going idle) looks again and lets the slot go."""
+        now = time.monotonic()
+        seen: dict[Gate, float] = self._nobody_parked_seen()
+        if now - seen.get(gate, -NOBODY_PARKED_FOR) < NOBODY_PARKED_FOR:
+            self._kept_slots()[gate] = slot
+            return
         try:
             waiting = self.store.anyone_parked(gate)
         except Exception:
             log.exception("could not look for jobs parked at %s", gate.name)
             waiting = True
         if waiting:
+            seen.pop(gate, None)
             self.leave(gate, slot)
         else:
+            seen[gate] = now
             self._kept_slots()[gate] = slot
+
+    def _nobody_parked_seen(self) -> dict[Gate, float]:
+        seen: dict[Gate, float] | None = getattr(self._kept, "nobody_parked", None)
+        if seen is None:
+            seen = self._kept.nobody_parked = {}
+        return seen
 
     def park(self, ctx: WorkContext, gate: Gate) -> Outcome:
         row = ctx.lock.row
@@ -121,6 +145,52 @@ class Gatekeeper:
                 self._wake(gate)
         except Exception:
             log.exception("could not wake the jobs parked at %s; a sweep will", gate.name)
+
+    def pass_on(self, gate: Gate, slot: int) -> None:
+        """A serial job that was handed its turn ended: if the key's next job is parked,
+        wake it for this thread and keep holding the key's slot for it (``claim_passed``),
+        with no unlock and no new lock between the two; else leave as usual.
+
+        Only a job handed its turn passes it on this way: in a run of one key's jobs the
+        next is nearly always parked, and a key with nothing behind it costs a statement
+        more here than ``leave``."""
+        try:
+            woken = self.store.wake_held(gate)
+        except Exception:
+            log.exception("could not pass %s on; leaving it", gate.name)
+            woken = []
+        mine = [row for row in woken if self.settings.queues.serves(row.queue)]
+        if mine:
+            self._kept.passed = (gate, slot, mine[0].id)
+            self._handed().append(mine[0])
+            return
+        if not woken:
+            self.leave(gate, slot)
+            return
+        # its next job is in a queue this worker does not serve: let go, then announce it
+        self.release(gate, slot)
+        announce(self.announcer, self.settings, woken)
+
+    def claim_passed(self, gate: Gate, job_id: int) -> bool:
+        """Is this thread holding ``gate``'s slot for job ``job_id`` (``pass_on``)? If so,
+        the job has its turn, and now owns the slot."""
+        passed = self.passed()
+        if passed is None or passed[0] != gate or passed[2] != job_id:
+            return False
+        self._kept.passed = None
+        return True
+
+    def passed(self) -> tuple[Gate, int, int] | None:
+        """The serial slot this thread holds for a job it woke, until that job claims it."""
+        found: tuple[Gate, int, int] | None = getattr(self._kept, "passed", None)
+        return found
+
+    def free_passed(self, passed: tuple[Gate, int, int]) -> None:
+        """The job a slot was kept for did not claim it (its row was gone, it parked at
+        its limit, the worker stopped): let go of the slot, waking whoever may pass."""
+        if self.passed() == passed:
+            self._kept.passed = None
+            self.leave(passed[0], passed[1])
 
     def _hand_off(self, gate: Gate) -> None:
         woken = self.store.wake(gate, announce=False)
@@ -221,13 +291,19 @@ class LocalDelivery:
 
 
 class FreeKeptSlots:
-    """Outside Pop: a slot thread that found no message frees the limit slots it kept."""
+    """Outside Pop: a slot thread that found no message frees the limit slots it kept, and
+    a serial slot kept for a job that this turn did not claim is let go."""
 
     def __init__(self, keeper: Gatekeeper) -> None:
         self.keeper = keeper
 
     def __call__(self, ctx: WorkContext, call_next: Next) -> Outcome:
-        outcome = call_next(ctx)
+        passed = self.keeper.passed()  # kept by the turn before, for this turn's job
+        try:
+            outcome = call_next(ctx)
+        finally:
+            if passed is not None:
+                self.keeper.free_passed(passed)  # nothing, if the job claimed it
         if outcome is Outcome.IDLE:
             self.keeper.free_kept()
         return outcome
@@ -245,12 +321,19 @@ class SerialKey:
             return call_next(ctx)
         gate = serial_gate(row.serial_key)
         (slot,) = gate.slots
+        if self.keeper.claim_passed(gate, row.id):
+            # the job before it held the key and passed it on: it is the key's head
+            ctx.gate_exits.append(lambda: self.keeper.pass_on(gate, slot))
+            return call_next(ctx)
         got, behind = self.keeper.store.take_turn(gate, row.id)
         if got and behind:
             self.keeper.release(gate, slot)  # an earlier job of the key goes first
         if not got or behind:
             return self.keeper.park(ctx, gate)
-        ctx.gate_exits.append(lambda: self.keeper.leave(gate, slot))
+        if isinstance(ctx.delivery, LocalDelivery):  # handed its turn: likely one of a run
+            ctx.gate_exits.append(lambda: self.keeper.pass_on(gate, slot))
+        else:
+            ctx.gate_exits.append(lambda: self.keeper.leave(gate, slot))
         return call_next(ctx)
 
 
