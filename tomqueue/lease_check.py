@@ -11,23 +11,10 @@ locked under a lease that is gone) never counts.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 
 from tomqueue.admin_results import WorkerInfo
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def address(text: str) -> Address | None:
-    """``text`` as an IP address (an IPv4-mapped IPv6 one as its IPv4), None if it is none."""
-    try:
-        value = ipaddress.ip_address(text.split("%", 1)[0])  # no IPv6 zone (fe80::1%eth0)
-    except ValueError:
-        return None
-    if isinstance(value, ipaddress.IPv6Address) and value.ipv4_mapped is not None:
-        return value.ipv4_mapped
-    return value
+from tomqueue.hosts import address
 
 
 def live_on_host(workers: Sequence[WorkerInfo], host: str) -> list[WorkerInfo]:

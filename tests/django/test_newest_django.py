@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -19,10 +20,25 @@ VENV = ROOT / ".venv-django-newest"
 CANDIDATES = ("python3.14", "python3.13", "python3.12", "python3")
 
 
+def pyenv_pythons() -> list[str]:
+    """Interpreters pyenv installed (its shims on PATH answer only for the versions it
+    has selected, so a 3.12 it holds is not found there), newest first."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = [p / "bin" / "python3" for p in root.glob("3.*") if (p / "bin" / "python3").exists()]
+
+    def version(path: Path) -> tuple[int, ...]:
+        parts = path.parent.parent.name.split(".")
+        return tuple(int(part) if part.isdigit() else 0 for part in parts)
+
+    return [str(path) for path in sorted(found, key=version, reverse=True)]
+
+
 def newest_python() -> str | None:
-    """A Python 3.12+ interpreter: TOMQUEUE_PY312 if set, else the first found on PATH."""
+    """A Python 3.12+ interpreter: TOMQUEUE_PY312 if set, else the first found on PATH or
+    among pyenv's versions."""
     named = os.environ.get("TOMQUEUE_PY312")
-    for candidate in ([named] if named else []) + [shutil.which(c) for c in CANDIDATES]:
+    on_path = [shutil.which(c) for c in CANDIDATES]
+    for candidate in ([named] if named else []) + on_path + pyenv_pythons():
         if not candidate:
             continue
         probe = subprocess.run(

@@ -7,7 +7,8 @@ from ipaddress import ip_address
 import pytest
 
 from tomqueue.admin_results import WorkerInfo, workers_from
-from tomqueue.lease_check import address, live_on_host, where
+from tomqueue.hosts import address
+from tomqueue.lease_check import live_on_host, where
 from tomqueue.store.values import Lease
 
 SINCE = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from tomqueue.dashboard.security import is_loopback
+from tomqueue.hosts import is_loopback
 
 EXIT_USAGE = 2
 
@@ -46,7 +46,7 @@ def dashboard(host: str, port: int, token: str | None, trusted_hosts: tuple[str,
 
         from tomqueue.dashboard import create_app
     except ImportError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {exc}: the dashboard needs pip install 'tomqueue[dashboard]'", err=True)
         sys.exit(EXIT_USAGE)
     try:
         app = create_app(token=token or None, trusted_hosts=trusted_hosts)

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
+
+from tomqueue.hosts import is_loopback
 
 SESSION_COOKIE = "tomqueue_session"
 CSRF_COOKIE = "tomqueue_csrf"
@@ -103,15 +104,6 @@ class Guard:
         except BadSignature:
             return False
         return hmac.compare_digest(signed, nonce.encode())
-
-
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def host_name(host_header: str | None) -> str:
