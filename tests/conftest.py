@@ -27,6 +27,9 @@ from tomqueue.default_app import default_app, reset_configuration
 from tomqueue.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
+# the CLI fits its tables to COLUMNS when set (as a terminal or pytest-xdist may set it):
+# tests read its output whole, as a pipe gets it
+os.environ.pop("COLUMNS", None)
 BASE_DB_URL = os.environ.get(
     "TOMQUEUE_TEST_DATABASE_URL",
     "postgresql+psycopg://tomqueue:tomqueue@127.0.0.1:5432/tomqueue",
