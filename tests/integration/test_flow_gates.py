@@ -70,7 +70,9 @@ def test_a_concurrency_limit_of_two_holds_across_four_workers_of_four_slots(tq):
 
 def test_parked_jobs_wait_without_attempts_and_show_where_they_wait(tq):
     worker = tq.spawn("worker", "--concurrency", "4")
-    ids = tomqueue.enqueue_many([Limited("hold", f"h{n}", seconds=2.0) for n in range(4)])
+    # (held long enough that `tomqueue show`, a process of its own, sees one still parked
+    # on a loaded machine)
+    ids = tomqueue.enqueue_many([Limited("hold", f"h{n}", seconds=4.0) for n in range(4)])
     wait_until(
         lambda: tq.scalar("SELECT count(*) FROM tomqueue_jobs WHERE parked_on IS NOT NULL") == 2
     )
