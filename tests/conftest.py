@@ -4,7 +4,6 @@ and a unique queue prefix per test whose queues are deleted afterwards."""
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -217,99 +216,11 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
     return proc.returncode
 
 
-class Clones:
-    """Test databases cloned from the template by a thread of its own: one is kept ready
-    ahead of the test that takes it, and each test's database (and its RabbitMQ queues)
-    is cleared away behind it, so no test waits for either (about 0.4 s a test)."""
-
-    def __init__(self) -> None:
-        self._ready: queue.Queue[str] = queue.Queue()
-        self._spent: queue.Queue[tuple[str, str]] = queue.Queue()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="test-clones", daemon=True)
-        self._thread.start()
-
-    def take(self) -> str:
-        try:
-            return self._ready.get(timeout=60)
-        except queue.Empty:  # the thread is stuck (a server down?): clone here, saying why
-            return self._create()
-
-    def give_back(self, name: str, prefix: str) -> None:
-        self._spent.put((name, prefix))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(60)
-        while not self._spent.empty():
-            self._clear(*self._spent.get_nowait())
-        while not self._ready.empty():
-            _drop_database(self._ready.get_nowait())
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                spent = self._spent.get(timeout=0.05)
-            except queue.Empty:
-                spent = None
-            try:
-                if spent is not None:
-                    self._clear(*spent)
-                elif self._ready.qsize() < 1:
-                    self._ready.put(self._create())
-            except Exception:  # a server restarted by a fault test: try again shortly
-                if spent is not None:
-                    self._spent.put(spent)
-                time.sleep(0.5)
-
-    @staticmethod
-    def _create() -> str:
-        name = f"tq_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(libpq(BASE_DB_URL), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-        return name
-
-    @staticmethod
-    def _clear(name: str, prefix: str) -> None:
-        """Delete the test's queues (its named queues' too), then drop its database."""
-        url = with_database(BASE_DB_URL, name)
-        try:
-            with psycopg.connect(libpq(url), autocommit=True) as conn:
-                named = [
-                    q
-                    for (q,) in conn.execute(
-                        "SELECT queue FROM tomqueue_jobs WHERE queue IS NOT NULL UNION "
-                        "SELECT queue FROM tomqueue_job_history WHERE queue IS NOT NULL"
-                    ).fetchall()
-                ]
-        except Exception:
-            named = []
-        try:
-            connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-            delete_topology(connection.channel(), Topology(prefix), named)
-            connection.close()
-        except Exception:
-            pass
-        _drop_database(name)
-
-
-def _drop_database(name: str) -> None:
-    with psycopg.connect(libpq(BASE_DB_URL), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@pytest.fixture(scope="session")
-def clones(template_database: str) -> Iterator[Clones]:
-    found = Clones()
-    try:
-        yield found
-    finally:
-        found.close()
-
-
 @pytest.fixture
-def tq(clones: Clones) -> Iterator[TestEnv]:
-    name = clones.take()
+def tq(template_database: str) -> Iterator[TestEnv]:
+    name = f"tq_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(libpq(BASE_DB_URL), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     env = TestEnv(
         database_url=with_database(BASE_DB_URL, name),
         amqp_url=AMQP_URL,
@@ -324,7 +235,24 @@ def tq(clones: Clones) -> Iterator[TestEnv]:
                 proc.kill()
                 proc.wait()
         reset_configuration()
-        clones.give_back(name, env.prefix)
+        try:
+            named = [
+                queue
+                for (queue,) in env.sql(
+                    "SELECT queue FROM tomqueue_jobs WHERE queue IS NOT NULL UNION "
+                    "SELECT queue FROM tomqueue_job_history WHERE queue IS NOT NULL"
+                )
+            ]
+        except Exception:
+            named = []
+        try:
+            connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+            delete_topology(connection.channel(), Topology(env.prefix), named)
+            connection.close()
+        except Exception:
+            pass
+        with psycopg.connect(libpq(BASE_DB_URL), autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 class InThreads:
