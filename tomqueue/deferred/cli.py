@@ -10,7 +10,7 @@ from tomqueue.app_modules import import_app_modules, set_up_app
 from tomqueue.commands import Command
 from tomqueue.default_app import configure, default_app
 from tomqueue.logs import configure_process_logging
-from tomqueue.metrics import DEFAULT_METRICS_HOST
+from tomqueue.metrics import DEFAULT_METRICS_HOST, process_metrics
 
 
 @click.command(name="tomqueue-deferred", cls=Command)
@@ -61,11 +61,7 @@ def main(
     modules = import_app_modules(apps)
     app = default_app()
     set_up_app(modules, app)
-    endpoint = None
-    if metrics_port is not None:
-        from tomqueue.metrics.serving import serve_process_metrics
-
-        endpoint = serve_process_metrics(app, metrics_port, metrics_host)
+    endpoint = process_metrics(app, metrics_port, metrics_host)
     manager = app.deferred_manager()
     manager.install_signal_handlers()
     try:

@@ -117,17 +117,11 @@ def supervise_with_metrics(
     summed (and the SQL gauges) on ``port``; each child is told to record into the
     supervisor's multiprocess directory. Returns the supervisor's exit code."""
     from tomqueue.app import App
-    from tomqueue.worker.supervisor import Supervisor
+    from tomqueue.worker.supervisor import run_supervised
 
     metrics = SupervisorMetrics(App(settings, pool_size=1), port, host)
     try:
-        supervisor = Supervisor(
-            [*command, "--metrics-multiprocess"],
-            processes,
-            shutdown_timeout,
-            on_child_ended=metrics.child_ended,
-        )
-        supervisor.install_signal_handlers()
-        return supervisor.run()
+        command = [*command, "--metrics-multiprocess"]
+        return run_supervised(command, processes, shutdown_timeout, metrics.child_ended)
     finally:
         metrics.close()

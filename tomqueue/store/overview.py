@@ -57,18 +57,12 @@ class OverviewStore:
     def leases(self, not_workers: Sequence[int]) -> list[Lease]:
         """Every advisory lock held in tomqueue's namespace but ``not_workers``'s keys."""
         records = self._executor.read(sql.LIVE_LEASES, {"not_workers": list(not_workers)})
-        return [
-            Lease(int(r["key"]), r["since"], r["client_addr"], r["session_name"] or None)
-            for r in records
-        ]
+        return [_lease(record) for record in records]
 
     def leases_of(self, keys: Sequence[int]) -> list[Lease]:
         """The leases of ``keys`` that are held now (the deferred leader's, say)."""
         records = self._executor.read(sql.LEASES_OF, {"keys": list(keys)})
-        return [
-            Lease(int(r["key"]), r["since"], r["client_addr"], r["session_name"] or None)
-            for r in records
-        ]
+        return [_lease(record) for record in records]
 
     def throughput(
         self, window: timedelta, bucket: timedelta
@@ -132,6 +126,7 @@ def _held_row(record: Record) -> HeldRow:
 
 
 def _lease(record: Record) -> Lease:
+    """A lease row; an empty application_name (a session that set none) is no name."""
     return Lease(
         int(record["key"]), record["since"], record["client_addr"], record["session_name"] or None
     )

@@ -13,8 +13,8 @@ from tomqueue.commands import Command
 from tomqueue.default_app import configure, current_settings, install_default_app
 from tomqueue.exception_reports import resolve_reporter
 from tomqueue.logs import configure_process_logging
-from tomqueue.metrics import DEFAULT_METRICS_HOST
-from tomqueue.worker.supervisor import DEFAULT_SHUTDOWN_TIMEOUT, Supervisor, child_command
+from tomqueue.metrics import DEFAULT_METRICS_HOST, process_metrics
+from tomqueue.worker.supervisor import DEFAULT_SHUTDOWN_TIMEOUT, child_command, run_supervised
 
 
 @click.command(name="tomqueue-worker", cls=Command)
@@ -131,15 +131,7 @@ def main(
     app = App(current_settings(), pool_size=concurrency + 4)
     install_default_app(app)  # jobs that enqueue share this app's connections
     set_up_app(modules, app)
-    endpoint = None
-    if metrics_multiprocess:
-        from tomqueue.metrics.serving import record_metrics
-
-        record_metrics(app, registry=None)  # values go to the supervisor's directory
-    elif metrics_port is not None:
-        from tomqueue.metrics.serving import serve_process_metrics
-
-        endpoint = serve_process_metrics(app, metrics_port, metrics_host)
+    endpoint = process_metrics(app, metrics_port, metrics_host, metrics_multiprocess)
     worker = app.worker(concurrency=concurrency, max_jobs=max_jobs)
     worker.install_signal_handlers()
     try:
@@ -173,6 +165,4 @@ def _supervise(
         return supervise_with_metrics(
             command, processes, shutdown_timeout, current_settings(), metrics_port, metrics_host
         )
-    supervisor = Supervisor(command, processes, shutdown_timeout)
-    supervisor.install_signal_handlers()
-    return supervisor.run()
+    return run_supervised(command, processes, shutdown_timeout)

@@ -93,7 +93,7 @@ class Gatekeeper:
         whose end (or the holder going idle) looks again and lets the slot go."""
         now = time.monotonic()
         seen: dict[Gate, float] = self._nobody_parked_seen()
-        if now - seen.get(gate, -NOBODY_PARKED_FOR) < NOBODY_PARKED_FOR:
+        if now - seen.get(gate, float("-inf")) < NOBODY_PARKED_FOR:
             self._kept_slots()[gate] = slot
             return
         try:

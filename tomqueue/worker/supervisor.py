@@ -208,6 +208,18 @@ def next_backoff(previous: float, exit_code: int, lived: float) -> float:
     return min(max(previous, 1.0) * 2, 30.0)
 
 
+def run_supervised(
+    command: list[str],
+    processes: int,
+    shutdown_timeout: float,
+    on_child_ended: Callable[[int], None] | None = None,
+) -> int:
+    """Run ``processes`` children of ``command`` until SIGTERM or SIGINT; the exit code."""
+    supervisor = Supervisor(command, processes, shutdown_timeout, on_child_ended)
+    supervisor.install_signal_handlers()
+    return supervisor.run()
+
+
 def child_command(
     apps: tuple[str, ...],
     concurrency: int,

@@ -31,10 +31,9 @@ from tomqueue.contrib.django.job import RunInfo, current_run, worker_id
 from tomqueue.contrib.django.registry import registry
 from tomqueue.default_app import configure, current_settings, default_app, install_default_app
 from tomqueue.logs import configure_process_logging
-from tomqueue.metrics import DEFAULT_METRICS_HOST
+from tomqueue.metrics import DEFAULT_METRICS_HOST, process_metrics
 
 if TYPE_CHECKING:
-    from tomqueue.metrics.serving import Endpoint
     from tomqueue.worker.context import WorkContext
     from tomqueue.worker.outcome import Outcome
     from tomqueue.worker.stack import WorkerStack
@@ -173,7 +172,7 @@ def run_worker(
     app = App(current_settings(), pool_size=concurrency + 4)
     install_default_app(app)  # tasks that enqueue share this app's connections
     app.edit_worker_stack(add_django_layer)
-    endpoint = _metrics_for(app, metrics_port, metrics_host, metrics_multiprocess)
+    endpoint = process_metrics(app, metrics_port, metrics_host, metrics_multiprocess)
     worker = app.worker(concurrency=concurrency, max_jobs=max_jobs)
     worker.install_signal_handlers()
     try:
@@ -190,33 +189,16 @@ def _supervise(
     metrics_port: int | None,
     metrics_host: str,
 ) -> int:
-    if metrics_port is not None:
-        from tomqueue.metrics.serving import supervise_with_metrics
+    if metrics_port is None:
+        from tomqueue.worker.supervisor import run_supervised
 
-        settings = current_settings()
-        return supervise_with_metrics(
-            command, processes, shutdown_timeout, settings, metrics_port, metrics_host
-        )
-    from tomqueue.worker.supervisor import Supervisor
+        return run_supervised(command, processes, shutdown_timeout)
+    from tomqueue.metrics.serving import supervise_with_metrics
 
-    supervisor = Supervisor(command, processes, shutdown_timeout)
-    supervisor.install_signal_handlers()
-    return supervisor.run()
-
-
-def _metrics_for(app: App, port: int | None, host: str, multiprocess: bool) -> Endpoint | None:
-    """Record this process's metrics: into the supervisor's directory (a supervised child),
-    or in a registry of its own served on ``port``; None when there is nothing to serve."""
-    if multiprocess:
-        from tomqueue.metrics.serving import record_metrics
-
-        record_metrics(app, registry=None)
-        return None
-    if port is None:
-        return None
-    from tomqueue.metrics.serving import serve_process_metrics
-
-    return serve_process_metrics(app, port, host)
+    settings = current_settings()
+    return supervise_with_metrics(
+        command, processes, shutdown_timeout, settings, metrics_port, metrics_host
+    )
 
 
 def child_command(
@@ -251,7 +233,7 @@ def run_deferred(
     if horizon:
         configure(deferred_horizon=horizon)
     app = default_app()
-    endpoint = _metrics_for(app, metrics_port, metrics_host, multiprocess=False)
+    endpoint = process_metrics(app, metrics_port, metrics_host)
     manager = app.deferred_manager()
     manager.install_signal_handlers()
     try:
